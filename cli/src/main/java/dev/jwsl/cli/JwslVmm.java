@@ -1,0 +1,136 @@
+package dev.jwsl.cli;
+
+import dev.jwsl.hypervisor.vmm.GuestCommand;
+import dev.jwsl.hypervisor.vmm.HostQuirks;
+import dev.jwsl.hypervisor.vmm.StopReason;
+import dev.jwsl.hypervisor.vmm.VirtualMachine;
+import dev.jwsl.hypervisor.vmm.VmConfig;
+import dev.jwsl.hypervisor.vmm.VmStartException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.FileOutputStream;
+import java.io.FileDescriptor;
+import java.io.OutputStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code jwsl-vmm}: boots the jwsl kernel and init, runs one command in the VM with this terminal,
+ * and exits with the command's status. Exit 125 means the VM could not start or crashed.
+ */
+@Command(name = "jwsl-vmm", mixinStandardHelpOptions = true, version = "jwsl-vmm 0.1.0",
+        description = "Boot a Linux VM on KVM, run CMD in it and exit with its status.",
+        footer = {"", "Exit status: CMD's status; 125 if the VM could not start or crashed; 2 for bad usage."})
+public final class JwslVmm implements Callable<Integer> {
+    /** Exit status when the VM could not start or died. */
+    public static final int EXIT_VM_FAILED = 125;
+
+    /** The cmdline every boot gets; host quirks and the command are appended. */
+    static final String BASE_CMDLINE = "console=ttyS0 reboot=k panic=-1 pci=off quiet 8250.nr_uarts=1 no_timer_check";
+
+    @Option(names = "--kernel", paramLabel = "K", description = "bzImage or ELF vmlinux (default: the built jwsl kernel)")
+    Path kernel = envPath("JWSL_KERNEL");
+
+    @Option(names = "--initrd", paramLabel = "I", description = "initramfs (default: the built jwsl initramfs)")
+    Path initrd = envPath("JWSL_INITRD");
+
+    @Option(names = "--memory", paramLabel = "SIZE", description = "guest RAM, e.g. 512M or 2G (default: ${DEFAULT-VALUE})",
+            converter = SizeConverter.class, defaultValue = "512M")
+    long memory;
+
+    @Option(names = "--cpus", paramLabel = "N", description = "vCPUs (default: ${DEFAULT-VALUE})", defaultValue = "2")
+    int cpus;
+
+    @Option(names = "--cmdline", paramLabel = "ARGS", description = "extra kernel command-line parameters")
+    String extraCmdline = "";
+
+    @Option(names = "--print-cmdline", description = "print the kernel command line and exit", hidden = true)
+    boolean printCmdline;
+
+    @Parameters(paramLabel = "CMD", description = "command and arguments to run in the guest (default: a shell)")
+    List<String> command = new ArrayList<>();
+
+    private static Path envPath(String name) {
+        String v = System.getenv(name);
+        return v == null || v.isBlank() ? null : Path.of(v);
+    }
+
+    @Override
+    public Integer call() {
+        if (kernel == null) {
+            throw new CommandLine.ParameterException(new CommandLine(this), "no kernel: pass --kernel or build one "
+                    + "with scripts/build (bin/jwsl-vmm finds it)");
+        }
+        boolean tty = HostTerminal.isInteractive();
+        String cmdline = cmdline(tty);
+        if (printCmdline) {
+            System.out.println(cmdline);
+            return 0;
+        }
+        OutputStream console = new FileOutputStream(FileDescriptor.out);
+        VmConfig config = new VmConfig(kernel, initrd, cmdline, memory, cpus, console);
+        try (VirtualMachine vm = VirtualMachine.create(config);
+             HostTerminal terminal = tty ? HostTerminal.raw() : HostTerminal.none()) {
+            ConsoleInput.start(vm.console(), System.in, !tty);
+            return report(vm.run());
+        } catch (VmStartException e) {
+            System.err.println("jwsl-vmm: " + e.getMessage());
+            return EXIT_VM_FAILED;
+        }
+    }
+
+    String cmdline(boolean tty) {
+        List<String> parts = new ArrayList<>(List.of(BASE_CMDLINE));
+        parts.addAll(HostQuirks.kernelParams());
+        if (!extraCmdline.isBlank()) {
+            parts.add(extraCmdline.trim());
+        }
+        parts.addAll(GuestCommand.kernelParams(command, tty, System.getenv("TERM")));
+        return String.join(" ", parts);
+    }
+
+    private static int report(StopReason reason) {
+        return switch (reason) {
+            case StopReason.GuestExit e -> e.status();
+            case StopReason.GuestReset r -> {
+                System.err.println("jwsl-vmm: guest rebooted");
+                yield 0;
+            }
+            case StopReason.HostStop s -> {
+                System.err.println("jwsl-vmm: VM stopped");
+                yield EXIT_VM_FAILED;
+            }
+            case StopReason.TripleFault t -> {
+                System.err.println("jwsl-vmm: guest triple fault on vCPU " + t.vcpu() + "; " + t.registers());
+                yield EXIT_VM_FAILED;
+            }
+            case StopReason.KvmError k -> {
+                System.err.println("jwsl-vmm: " + k.detail() + " on vCPU " + k.vcpu() + "; " + k.registers());
+                yield EXIT_VM_FAILED;
+            }
+            case StopReason.VmmError v -> {
+                System.err.println("jwsl-vmm: VMM failure: " + v.cause());
+                yield EXIT_VM_FAILED;
+            }
+        };
+    }
+
+    public static void main(String[] args) {
+        CommandLine cl = new CommandLine(new JwslVmm()).setExitCodeExceptionMapper(e -> 2);
+        cl.setParameterExceptionHandler((ex, a) -> {
+            System.err.println("jwsl-vmm: " + ex.getMessage());
+            System.err.println("Try 'jwsl-vmm --help'.");
+            return 2;
+        });
+        cl.setExecutionExceptionHandler((ex, c, p) -> {
+            System.err.println("jwsl-vmm: " + ex);
+            return EXIT_VM_FAILED;
+        });
+        System.exit(cl.execute(args));
+    }
+}

@@ -1,0 +1,7 @@
+/* Applets of the jwsl guest init binary, dispatched on argv[0] by main.c. */
+#ifndef JWSL_APPLETS_H
+#define JWSL_APPLETS_H
+
+#include "init.h"
+
+#endif

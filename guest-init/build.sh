@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds the guest init (static, musl) and the initramfs: /init, busybox with its applet links,
+# and the empty mount points init uses. Uncompressed cpio: under an emulated guest kernel,
+# decompressing costs far more than copying (see kernel-build/README.md). Cached outside the
+# repo under a hash of the sources and the busybox version.
+#
+#   guest-init/build.sh          build if needed, print the initramfs path
+#   guest-init/build.sh --print  print the path, fail if not built
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache_root=${JWSL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/jwsl}
+busybox=/bin/busybox
+
+die() { echo "guest-init: $*" >&2; exit 1; }
+command -v musl-gcc >/dev/null || die "musl-gcc missing: run scripts/install-prereqs"
+[ -x "$busybox" ] && "$busybox" --list >/dev/null 2>&1 || die "$busybox missing: run scripts/install-prereqs"
+file "$busybox" 2>/dev/null | grep -q 'statically linked' || die "$busybox is not static (install busybox-static)"
+
+hash=$( { "$busybox" 2>&1 | head -1; cat "$here"/*.c "$here"/*.h "$here/build.sh"; } | sha256sum | cut -c1-16)
+out=$cache_root/initramfs/$hash
+
+if [ "${1:-}" = "--print" ]; then
+  [ -f "$out/initramfs.cpio" ] || die "initramfs not built: run guest-init/build.sh"
+  echo "$out/initramfs.cpio"; exit 0
+fi
+if [ -f "$out/initramfs.cpio" ]; then echo "$out/initramfs.cpio"; exit 0; fi
+
+stage=$(mktemp -d); trap 'rm -rf "$stage"' EXIT
+musl-gcc -static -Os -Wall -Wextra -Werror -o "$stage/init" "$here"/main.c "$here"/init.c
+strip "$stage/init"
+mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,root,etc}
+cp "$busybox" "$stage/bin/busybox"
+"$busybox" --list-full | while read -r applet; do
+  [ -e "$stage/$applet" ] || ln -s /bin/busybox "$stage/$applet"
+done
+echo "root:x:0:0:root:/root:/bin/sh" > "$stage/etc/passwd"
+echo "root:x:0:" > "$stage/etc/group"
+mkdir -p "$out.tmp"
+(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) \
+  > "$out.tmp/initramfs.cpio"
+cp "$stage/init" "$out.tmp/init"
+rm -rf "$out"; mv "$out.tmp" "$out"
+echo "$out/initramfs.cpio"

@@ -1,0 +1,19 @@
+/* Host <-> guest init conventions for a one-command VM (jwsl-vmm).
+ * The Java side is dev.jwsl.hypervisor.vmm.GuestCommand and devices.ExitPort;
+ * GuestCommandTest parses this file and checks the values agree. */
+#ifndef JWSL_PROTOCOL_H
+#define JWSL_PROTOCOL_H
+
+/* Kernel parameters (they reach PID 1 as environment variables). */
+#define JWSL_CMD_PARAM "jwsl_cmd"     /* argv, NUL-separated, base64url, no padding */
+#define JWSL_STDIN_PARAM "jwsl_stdin" /* "tty" or "pipe" */
+#define JWSL_TERM_PARAM "jwsl_term"   /* host TERM, tty mode only */
+
+/* Console input framing in pipe mode: ESC ESC = literal 0xff, ESC EOF = end of input. */
+#define JWSL_INPUT_ESCAPE 0xff
+#define JWSL_INPUT_EOF 0x00
+
+/* I/O port the VMM watches: a one-byte write ends the VM with that exit status. */
+#define JWSL_EXIT_PORT 0x510
+
+#endif

@@ -1,0 +1,167 @@
+package dev.jwsl.hypervisor.kvm;
+
+import dev.jwsl.hypervisor.kvm.generated.KvmH;
+import dev.jwsl.hypervisor.kvm.generated.kvm_lapic_state;
+import dev.jwsl.hypervisor.kvm.generated.kvm_msr_entry;
+import dev.jwsl.hypervisor.kvm.generated.kvm_msrs;
+import dev.jwsl.hypervisor.kvm.generated.kvm_regs;
+import dev.jwsl.hypervisor.kvm.generated.kvm_run;
+import dev.jwsl.hypervisor.kvm.generated.kvm_sregs;
+import dev.jwsl.hypervisor.sys.Errno;
+import dev.jwsl.hypervisor.sys.LibC;
+import dev.jwsl.hypervisor.sys.SysCallException;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Map;
+
+/**
+ * A vCPU fd and its shared {@code kvm_run} page. All calls except {@link #requestExit()} must come
+ * from the one thread that runs this vCPU, as KVM serialises vCPU ioctls.
+ */
+public final class Vcpu extends Fd {
+    private final int id;
+    private final MemorySegment run;
+
+    Vcpu(int fd, int id, int mmapSize) {
+        super(fd);
+        this.id = id;
+        try {
+            this.run = LibC.mmap(mmapSize, LibC.PROT_READ | LibC.PROT_WRITE, LibC.MAP_SHARED, fd, 0, "kvm_run");
+        } catch (SysCallException e) {
+            super.close();
+            throw new KvmException(KvmException.Reason.IOCTL, "cannot map kvm_run: " + e.getMessage(), e);
+        }
+    }
+
+    /** The vCPU (and local APIC) id. */
+    public int id() {
+        return id;
+    }
+
+    /** Runs the vCPU until the next exit KVM hands to user space. */
+    public VcpuExit run() {
+        try {
+            LibC.ioctl(fd(), KvmH.KVM_RUN(), 0L, "KVM_RUN");
+        } catch (SysCallException e) {
+            if (e.errno() == Errno.EINTR || e.errno() == Errno.EAGAIN) {
+                kvm_run.immediate_exit(run, (byte) 0);
+                return new VcpuExit.Interrupted();
+            }
+            throw new KvmException(KvmException.Reason.IOCTL, e.getMessage(), e);
+        }
+        int reason = kvm_run.exit_reason(run);
+        if (reason == KvmH.KVM_EXIT_IO()) {
+            MemorySegment io = kvm_run.io(run);
+            int size = kvm_run.io.size(io) & 0xff;
+            int count = kvm_run.io.count(io);
+            long offset = kvm_run.io.data_offset(io);
+            // The kernel places the data inside the kvm_run mapping; check it anyway.
+            long length = (long) size * count;
+            if (offset < 0 || length < 0 || offset > run.byteSize() - length) {
+                throw new KvmException(KvmException.Reason.IOCTL, "KVM_EXIT_IO data outside kvm_run");
+            }
+            return new VcpuExit.Io(kvm_run.io.direction(io) == KvmH.KVM_EXIT_IO_IN(),
+                    Short.toUnsignedInt(kvm_run.io.port(io)), size, count, run.asSlice(offset, length));
+        } else if (reason == KvmH.KVM_EXIT_MMIO()) {
+            MemorySegment m = kvm_run.mmio(run);
+            int len = Math.min(kvm_run.mmio.len(m), 8);
+            return new VcpuExit.Mmio(kvm_run.mmio.is_write(m) != 0, kvm_run.mmio.phys_addr(m), len,
+                    kvm_run.mmio.data(m).asSlice(0, len));
+        } else if (reason == KvmH.KVM_EXIT_HLT()) {
+            return new VcpuExit.Hlt();
+        } else if (reason == KvmH.KVM_EXIT_SHUTDOWN()) {
+            return new VcpuExit.Shutdown();
+        } else if (reason == KvmH.KVM_EXIT_INTERNAL_ERROR()) {
+            MemorySegment ie = kvm_run.internal(run);
+            int n = Math.min(kvm_run.internal.ndata(ie), 16);
+            long[] data = new long[n];
+            for (int i = 0; i < n; i++) {
+                data[i] = kvm_run.internal.data(ie, i);
+            }
+            return new VcpuExit.InternalError(kvm_run.internal.suberror(ie), data);
+        } else if (reason == KvmH.KVM_EXIT_FAIL_ENTRY()) {
+            return new VcpuExit.FailEntry(kvm_run.fail_entry.hardware_entry_failure_reason(kvm_run.fail_entry(run)));
+        } else if (reason == KvmH.KVM_EXIT_SYSTEM_EVENT()) {
+            return new VcpuExit.SystemEvent(kvm_run.system_event.type(kvm_run.system_event(run)));
+        } else if (reason == KvmH.KVM_EXIT_INTR()) {
+            return new VcpuExit.Interrupted();
+        }
+        return new VcpuExit.Unknown(reason);
+    }
+
+    /**
+     * Makes the current or next KVM_RUN return {@link VcpuExit.Interrupted}; safe from any thread.
+     * Pair with a signal to the vCPU thread to interrupt a KVM_RUN already in progress.
+     */
+    public void requestExit() {
+        kvm_run.immediate_exit(run, (byte) 1);
+    }
+
+    /** KVM_GET_REGS into a new {@code struct kvm_regs}. */
+    public MemorySegment getRegs(Arena arena) {
+        MemorySegment regs = kvm_regs.allocate(arena);
+        ioctl(KvmH.KVM_GET_REGS(), regs, "KVM_GET_REGS");
+        return regs;
+    }
+
+    /** KVM_SET_REGS from a {@code struct kvm_regs}. */
+    public void setRegs(MemorySegment regs) {
+        ioctl(KvmH.KVM_SET_REGS(), regs, "KVM_SET_REGS");
+    }
+
+    /** KVM_GET_SREGS into a new {@code struct kvm_sregs}. */
+    public MemorySegment getSregs(Arena arena) {
+        MemorySegment sregs = kvm_sregs.allocate(arena);
+        ioctl(KvmH.KVM_GET_SREGS(), sregs, "KVM_GET_SREGS");
+        return sregs;
+    }
+
+    /** KVM_SET_SREGS from a {@code struct kvm_sregs}. */
+    public void setSregs(MemorySegment sregs) {
+        ioctl(KvmH.KVM_SET_SREGS(), sregs, "KVM_SET_SREGS");
+    }
+
+    /** KVM_SET_CPUID2. */
+    public void setCpuid(CpuidEntries cpuid) {
+        try (Arena arena = Arena.ofConfined()) {
+            ioctl(KvmH.KVM_SET_CPUID2(), cpuid.toKvmCpuid2(arena), "KVM_SET_CPUID2");
+        }
+    }
+
+    /**
+     * KVM_SET_MSRS; returns how many leading entries KVM accepted (it stops at the first MSR it
+     * rejects, as some hosts do for MSRs they do not virtualise).
+     */
+    public int setMsrs(Map<Integer, Long> msrs) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment m = arena.allocate(kvm_msrs.sizeof() + msrs.size() * kvm_msr_entry.sizeof(), 8);
+            kvm_msrs.nmsrs(m, msrs.size());
+            int i = 0;
+            for (Map.Entry<Integer, Long> e : msrs.entrySet()) {
+                MemorySegment en = m.asSlice(kvm_msrs.sizeof() + i++ * kvm_msr_entry.sizeof(), kvm_msr_entry.sizeof());
+                kvm_msr_entry.index(en, e.getKey());
+                kvm_msr_entry.data(en, e.getValue());
+            }
+            return ioctl(KvmH.KVM_SET_MSRS(), m, "KVM_SET_MSRS");
+        }
+    }
+
+    /** KVM_GET_LAPIC into a new {@code struct kvm_lapic_state}. */
+    public MemorySegment getLapic(Arena arena) {
+        MemorySegment lapic = kvm_lapic_state.allocate(arena);
+        ioctl(KvmH.KVM_GET_LAPIC(), lapic, "KVM_GET_LAPIC");
+        return lapic;
+    }
+
+    /** KVM_SET_LAPIC. */
+    public void setLapic(MemorySegment lapic) {
+        ioctl(KvmH.KVM_SET_LAPIC(), lapic, "KVM_SET_LAPIC");
+    }
+
+    @Override
+    public void close() {
+        LibC.munmap(run);
+        super.close();
+    }
+}

@@ -1,0 +1,99 @@
+package dev.jwsl.hypervisor.kvm;
+
+import dev.jwsl.hypervisor.kvm.generated.KvmH;
+import dev.jwsl.hypervisor.kvm.generated.kvm_irq_level;
+import dev.jwsl.hypervisor.kvm.generated.kvm_irqfd;
+import dev.jwsl.hypervisor.kvm.generated.kvm_ioeventfd;
+import dev.jwsl.hypervisor.kvm.generated.kvm_pit_config;
+import dev.jwsl.hypervisor.kvm.generated.kvm_userspace_memory_region;
+import dev.jwsl.hypervisor.memory.MemoryRegion;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/** A KVM VM fd: memory slots, the in-kernel irqchip and PIT, interrupt lines, vCPUs. */
+public final class Vm extends Fd {
+    private final int vcpuMmapSize;
+
+    Vm(int fd, int vcpuMmapSize) {
+        super(fd);
+        this.vcpuMmapSize = vcpuMmapSize;
+    }
+
+    /** KVM_SET_USER_MEMORY_REGION: maps guest RAM {@code region} into slot {@code slot}. */
+    public void setUserMemoryRegion(int slot, MemoryRegion region) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment r = kvm_userspace_memory_region.allocate(arena);
+            kvm_userspace_memory_region.slot(r, slot);
+            kvm_userspace_memory_region.flags(r, 0);
+            kvm_userspace_memory_region.guest_phys_addr(r, region.guestBase());
+            kvm_userspace_memory_region.memory_size(r, region.size());
+            kvm_userspace_memory_region.userspace_addr(r, region.hostAddress());
+            ioctl(KvmH.KVM_SET_USER_MEMORY_REGION(), r, "KVM_SET_USER_MEMORY_REGION");
+        }
+    }
+
+    /** KVM_SET_TSS_ADDR: three pages of guest-physical space KVM needs on Intel hosts. */
+    public void setTssAddress(long gpa) {
+        ioctl(KvmH.KVM_SET_TSS_ADDR(), gpa, "KVM_SET_TSS_ADDR");
+    }
+
+    /** KVM_SET_IDENTITY_MAP_ADDR: one page for the EPT identity map on Intel hosts. */
+    public void setIdentityMapAddress(long gpa) {
+        try (Arena arena = Arena.ofConfined()) {
+            ioctl(KvmH.KVM_SET_IDENTITY_MAP_ADDR(), arena.allocateFrom(KvmH.C_LONG_LONG, gpa),
+                    "KVM_SET_IDENTITY_MAP_ADDR");
+        }
+    }
+
+    /** KVM_CREATE_IRQCHIP: in-kernel PIC pair, IOAPIC and per-vCPU local APICs. */
+    public void createIrqchip() {
+        ioctl(KvmH.KVM_CREATE_IRQCHIP(), 0L, "KVM_CREATE_IRQCHIP");
+    }
+
+    /** KVM_CREATE_PIT2: in-kernel i8254, with the speaker port left to a dummy. */
+    public void createPit2() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment c = kvm_pit_config.allocate(arena);
+            kvm_pit_config.flags(c, KvmH.KVM_PIT_SPEAKER_DUMMY());
+            ioctl(KvmH.KVM_CREATE_PIT2(), c, "KVM_CREATE_PIT2");
+        }
+    }
+
+    /** KVM_IRQ_LINE: drive GSI {@code gsi} to {@code level}. */
+    public void irqLine(int gsi, boolean level) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment l = kvm_irq_level.allocate(arena);
+            kvm_irq_level.irq(l, gsi);
+            kvm_irq_level.level(l, level ? 1 : 0);
+            ioctl(KvmH.KVM_IRQ_LINE(), l, "KVM_IRQ_LINE");
+        }
+    }
+
+    /** KVM_IRQFD: a write to {@code eventFd} injects an edge on {@code gsi}. */
+    public void registerIrqfd(int eventFd, int gsi) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment f = kvm_irqfd.allocate(arena);
+            kvm_irqfd.fd(f, eventFd);
+            kvm_irqfd.gsi(f, gsi);
+            ioctl(KvmH.KVM_IRQFD(), f, "KVM_IRQFD");
+        }
+    }
+
+    /** KVM_IOEVENTFD: a guest write of any value to {@code addr} (MMIO) signals {@code eventFd}. */
+    public void registerIoeventfd(int eventFd, long addr, int length) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment f = kvm_ioeventfd.allocate(arena);
+            kvm_ioeventfd.fd(f, eventFd);
+            kvm_ioeventfd.addr(f, addr);
+            kvm_ioeventfd.len(f, length);
+            ioctl(KvmH.KVM_IOEVENTFD(), f, "KVM_IOEVENTFD");
+        }
+    }
+
+    /** KVM_CREATE_VCPU with APIC id {@code id}. */
+    public Vcpu createVcpu(int id) {
+        int fd = ioctl(KvmH.KVM_CREATE_VCPU(), id, "KVM_CREATE_VCPU");
+        return new Vcpu(fd, id, vcpuMmapSize);
+    }
+}

@@ -1,0 +1,136 @@
+package dev.jwsl.hypervisor.memory;
+
+import dev.jwsl.hypervisor.sys.LibC;
+import dev.jwsl.hypervisor.sys.SysCallException;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Guest RAM backed by anonymous {@code mmap(MAP_NORESERVE)} mappings, one per region: host pages
+ * are only committed when the guest touches them. This class is the only owner of the mappings.
+ */
+public final class MmapGuestMemory implements GuestMemory {
+    private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED;
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED;
+    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED;
+
+    private final List<MemoryRegion> regions;
+    private final MemorySegment[] mappings;
+    private volatile boolean closed;
+
+    private MmapGuestMemory(List<MemoryRegion> regions, MemorySegment[] mappings) {
+        this.regions = List.copyOf(regions);
+        this.mappings = mappings;
+    }
+
+    /**
+     * Maps RAM for the given {@code (guestBase, size)} ranges, which must be page-aligned,
+     * ascending and non-overlapping.
+     */
+    public static MmapGuestMemory create(List<long[]> ranges) {
+        List<MemoryRegion> regions = new ArrayList<>();
+        MemorySegment[] maps = new MemorySegment[ranges.size()];
+        long previousEnd = 0;
+        try {
+            for (int i = 0; i < ranges.size(); i++) {
+                long base = ranges.get(i)[0];
+                long size = ranges.get(i)[1];
+                if (size <= 0 || (base & 0xfff) != 0 || (size & 0xfff) != 0 || base < previousEnd) {
+                    throw new GuestMemoryException(GuestMemoryException.Reason.BAD_SIZE,
+                            "bad guest RAM range 0x%x+0x%x".formatted(base, size));
+                }
+                maps[i] = LibC.mmap(size, LibC.PROT_READ | LibC.PROT_WRITE,
+                        LibC.MAP_PRIVATE | LibC.MAP_ANONYMOUS | LibC.MAP_NORESERVE, -1, 0, "guest RAM");
+                regions.add(new MemoryRegion(base, size, maps[i].address()));
+                previousEnd = base + size;
+            }
+        } catch (SysCallException e) {
+            unmapAll(maps);
+            throw new GuestMemoryException(GuestMemoryException.Reason.MMAP_FAILED,
+                    "cannot map guest RAM: " + e.getMessage(), e);
+        } catch (GuestMemoryException e) {
+            unmapAll(maps);
+            throw e;
+        }
+        return new MmapGuestMemory(regions, maps);
+    }
+
+    private static void unmapAll(MemorySegment[] maps) {
+        for (MemorySegment m : maps) {
+            if (m != null) {
+                LibC.munmap(m);
+            }
+        }
+    }
+
+    @Override
+    public List<MemoryRegion> regions() {
+        return regions;
+    }
+
+    @Override
+    public MemorySegment slice(long gpa, long length) {
+        for (int i = 0; i < mappings.length; i++) {
+            MemoryRegion r = regions.get(i);
+            if (r.contains(gpa, length)) {
+                if (closed) {
+                    throw new IllegalStateException("guest memory is closed");
+                }
+                return mappings[i].asSlice(gpa - r.guestBase(), length);
+            }
+        }
+        throw new GuestMemoryException(GuestMemoryException.Reason.OUT_OF_RANGE,
+                "guest range 0x%x+0x%x is outside guest RAM".formatted(gpa, length));
+    }
+
+    @Override
+    public byte readByte(long gpa) {
+        return slice(gpa, 1).get(ValueLayout.JAVA_BYTE, 0);
+    }
+
+    @Override
+    public short readShort(long gpa) {
+        return slice(gpa, 2).get(SHORT, 0);
+    }
+
+    @Override
+    public int readInt(long gpa) {
+        return slice(gpa, 4).get(INT, 0);
+    }
+
+    @Override
+    public long readLong(long gpa) {
+        return slice(gpa, 8).get(LONG, 0);
+    }
+
+    @Override
+    public void writeByte(long gpa, byte value) {
+        slice(gpa, 1).set(ValueLayout.JAVA_BYTE, 0, value);
+    }
+
+    @Override
+    public void writeShort(long gpa, short value) {
+        slice(gpa, 2).set(SHORT, 0, value);
+    }
+
+    @Override
+    public void writeInt(long gpa, int value) {
+        slice(gpa, 4).set(INT, 0, value);
+    }
+
+    @Override
+    public void writeLong(long gpa, long value) {
+        slice(gpa, 8).set(LONG, 0, value);
+    }
+
+    @Override
+    public synchronized void close() {
+        if (!closed) {
+            closed = true;
+            unmapAll(mappings);
+        }
+    }
+}

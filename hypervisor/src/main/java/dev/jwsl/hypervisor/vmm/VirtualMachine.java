@@ -1,0 +1,132 @@
+package dev.jwsl.hypervisor.vmm;
+
+import dev.jwsl.hypervisor.devices.IoBus;
+import dev.jwsl.hypervisor.devices.legacy.Uart8250;
+import dev.jwsl.hypervisor.kvm.Kvm;
+import dev.jwsl.hypervisor.kvm.Vcpu;
+import dev.jwsl.hypervisor.kvm.Vm;
+import dev.jwsl.hypervisor.memory.GuestMemory;
+import dev.jwsl.hypervisor.sys.EventFd;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+
+/**
+ * A built VM: run it once with {@link #run()}, stop it from any thread with {@link #stop()}, then
+ * {@link #close()} it. The first reason to stop wins; every vCPU thread then leaves KVM_RUN.
+ */
+public final class VirtualMachine implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(VirtualMachine.class.getName());
+
+    private final Kvm kvm;
+    private final Vm vm;
+    private final GuestMemory memory;
+    private final List<Vcpu> vcpus;
+    private final IoBus ioBus;
+    private final Uart8250 console;
+    private final List<EventFd> eventFds;
+    private final CompletableFuture<StopReason> stopReason = new CompletableFuture<>();
+    private final List<VcpuRunner> runners = new ArrayList<>();
+    private boolean started;
+
+    VirtualMachine(Kvm kvm, Vm vm, GuestMemory memory, List<Vcpu> vcpus, IoBus ioBus, Uart8250 console,
+                   List<EventFd> eventFds) {
+        this.kvm = kvm;
+        this.vm = vm;
+        this.memory = memory;
+        this.vcpus = vcpus;
+        this.ioBus = ioBus;
+        this.console = console;
+        this.eventFds = eventFds;
+    }
+
+    /** Builds a VM from {@code config}; see {@link VmBuilder}. */
+    public static VirtualMachine create(VmConfig config) {
+        return new VmBuilder(config).build();
+    }
+
+    /** The serial console, for feeding host input to the guest. */
+    public Uart8250 console() {
+        return console;
+    }
+
+    GuestMemory memory() {
+        return memory;
+    }
+
+    IoBus ioBus() {
+        return ioBus;
+    }
+
+    /** Records why the VM ends (first caller wins) and kicks every vCPU out of KVM_RUN. */
+    void end(StopReason reason) {
+        if (stopReason.complete(reason)) {
+            LOG.log(System.Logger.Level.DEBUG, "VM stopping: {0}", reason);
+            synchronized (runners) {
+                for (VcpuRunner r : runners) {
+                    r.kick();
+                }
+            }
+        }
+    }
+
+    boolean stopping() {
+        return stopReason.isDone();
+    }
+
+    /** Asks the VM to stop; {@link #run()} then returns {@link StopReason.HostStop} unless something else came first. */
+    public void stop() {
+        end(new StopReason.HostStop());
+    }
+
+    /** Runs the VM until it stops and returns why. */
+    public StopReason run() {
+        synchronized (runners) {
+            if (started) {
+                throw new IllegalStateException("a VM runs once");
+            }
+            started = true;
+            VcpuKick.install();
+            for (Vcpu vcpu : vcpus) {
+                VcpuRunner r = new VcpuRunner(this, vcpu);
+                runners.add(r);
+                r.start();
+            }
+        }
+        StopReason reason;
+        try {
+            reason = stopReason.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            stop();
+            reason = new StopReason.HostStop();
+        } catch (ExecutionException e) {
+            reason = new StopReason.VmmError(e.getCause());
+        }
+        for (VcpuRunner r : runners) {
+            r.join();
+        }
+        console.close();
+        return reason;
+    }
+
+    @Override
+    public void close() {
+        stop();
+        for (VcpuRunner r : runners) {
+            r.join();
+        }
+        console.close();
+        for (Vcpu v : vcpus) {
+            v.close();
+        }
+        for (EventFd e : eventFds) {
+            e.close();
+        }
+        vm.close();
+        kvm.close();
+        memory.close();
+    }
+}

@@ -1,0 +1,190 @@
+package dev.jwsl.hypervisor.vmm;
+
+import dev.jwsl.hypervisor.boot.BootCpu;
+import dev.jwsl.hypervisor.boot.BootException;
+import dev.jwsl.hypervisor.boot.GuestCpuid;
+import dev.jwsl.hypervisor.boot.Layout;
+import dev.jwsl.hypervisor.boot.LinuxBoot;
+import dev.jwsl.hypervisor.boot.MpTable;
+import dev.jwsl.hypervisor.devices.ExitPort;
+import dev.jwsl.hypervisor.devices.IoBus;
+import dev.jwsl.hypervisor.devices.legacy.I8042;
+import dev.jwsl.hypervisor.devices.legacy.Uart8250;
+import dev.jwsl.hypervisor.kvm.Cap;
+import dev.jwsl.hypervisor.kvm.CpuidEntries;
+import dev.jwsl.hypervisor.kvm.Kvm;
+import dev.jwsl.hypervisor.kvm.KvmException;
+import dev.jwsl.hypervisor.kvm.Vcpu;
+import dev.jwsl.hypervisor.kvm.Vm;
+import dev.jwsl.hypervisor.memory.GuestMemory;
+import dev.jwsl.hypervisor.memory.GuestMemoryException;
+import dev.jwsl.hypervisor.memory.MemoryRegion;
+import dev.jwsl.hypervisor.memory.MmapGuestMemory;
+import dev.jwsl.hypervisor.sys.EventFd;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Builds a {@link VirtualMachine} as a linear recipe of {@code attachXxx} steps. Any failure
+ * closes what was built so far and surfaces as a {@link VmStartException} with a one-line message.
+ */
+final class VmBuilder {
+    private final VmConfig config;
+    private final List<AutoCloseable> built = new ArrayList<>();
+    private final List<EventFd> eventFds = new ArrayList<>();
+    private VirtualMachine machine;
+    private Kvm kvm;
+    private Vm vm;
+    private GuestMemory memory;
+    private final IoBus ioBus = new IoBus();
+    private Uart8250 console;
+    private final List<Vcpu> vcpus = new ArrayList<>();
+
+    VmBuilder(VmConfig config) {
+        this.config = config;
+    }
+
+    VirtualMachine build() {
+        try {
+            checkConfig();
+            openKvm();
+            createVm();
+            attachMemory();
+            long entry = loadKernel();
+            attachLegacyDevices();
+            createVcpus(entry);
+            machine = new VirtualMachine(kvm, vm, memory, vcpus, ioBus, console, eventFds);
+            return machine;
+        } catch (KvmException e) {
+            closeAll();
+            throw new VmStartException(VmStartException.Reason.KVM, e.getMessage(), e);
+        } catch (BootException e) {
+            closeAll();
+            throw new VmStartException(VmStartException.Reason.BOOT, e.getMessage(), e);
+        } catch (GuestMemoryException e) {
+            closeAll();
+            throw new VmStartException(VmStartException.Reason.MEMORY, e.getMessage(), e);
+        } catch (RuntimeException e) {
+            closeAll();
+            throw e;
+        }
+    }
+
+    private void checkConfig() {
+        if (config.cpus() < 1 || config.cpus() > Math.min(VmConfig.MAX_CPUS, MpTable.MAX_CPUS)) {
+            throw new VmStartException(VmStartException.Reason.CONFIG, "--cpus must be 1.."
+                    + Math.min(VmConfig.MAX_CPUS, MpTable.MAX_CPUS) + ", not " + config.cpus(), null);
+        }
+        if (config.memoryBytes() < VmConfig.MIN_MEMORY || (config.memoryBytes() & 0xfffff) != 0) {
+            throw new VmStartException(VmStartException.Reason.CONFIG,
+                    "memory must be a whole number of MiB and at least " + (VmConfig.MIN_MEMORY >> 20) + " MiB", null);
+        }
+        long host = HostMemory.totalBytes();
+        if (config.memoryBytes() > host) {
+            throw new VmStartException(VmStartException.Reason.CONFIG, "cannot give the VM %d MiB: the host has %d MiB"
+                    .formatted(config.memoryBytes() >> 20, host >> 20), null);
+        }
+        requireFile(config.kernel(), "kernel");
+        if (config.initrd() != null) {
+            requireFile(config.initrd(), "initramfs");
+        }
+    }
+
+    private static void requireFile(Path file, String what) {
+        if (!Files.isRegularFile(file) || !Files.isReadable(file)) {
+            throw new VmStartException(VmStartException.Reason.CONFIG, what + " " + file + " is not a readable file", null);
+        }
+    }
+
+    private void openKvm() {
+        kvm = Kvm.open();
+        built.add(kvm);
+        kvm.require(Cap.IRQCHIP, Cap.USER_MEMORY, Cap.SET_TSS_ADDR, Cap.PIT2, Cap.IRQFD, Cap.IOEVENTFD,
+                Cap.EXT_CPUID, Cap.IMMEDIATE_EXIT);
+        int maxVcpus = kvm.check(Cap.MAX_VCPUS);
+        if (maxVcpus > 0 && config.cpus() > maxVcpus) {
+            throw new VmStartException(VmStartException.Reason.CONFIG,
+                    "this host's KVM runs at most " + maxVcpus + " vCPUs per VM", null);
+        }
+    }
+
+    private void createVm() {
+        vm = kvm.createVm();
+        built.add(vm);
+        // Intel needs these before vCPUs exist; on other hosts they are harmless.
+        if (kvm.check(Cap.SET_IDENTITY_MAP_ADDR) > 0) {
+            vm.setIdentityMapAddress(Layout.KVM_IDENTITY_MAP);
+        }
+        vm.setTssAddress(Layout.KVM_TSS);
+        vm.createIrqchip();
+        vm.createPit2();
+    }
+
+    private void attachMemory() {
+        memory = MmapGuestMemory.create(LinuxBoot.ramRanges(config.memoryBytes()));
+        built.add(memory);
+        int slot = 0;
+        for (MemoryRegion r : memory.regions()) {
+            vm.setUserMemoryRegion(slot++, r);
+        }
+    }
+
+    private long loadKernel() {
+        return LinuxBoot.load(memory, config.kernel(), config.initrd(), config.cmdline(), config.cpus());
+    }
+
+    private void attachLegacyDevices() {
+        EventFd consoleIrq = new EventFd(0);
+        eventFds.add(consoleIrq);
+        built.add(consoleIrq);
+        vm.registerIrqfd(consoleIrq.fd(), Uart8250.COM1_IRQ);
+        console = new Uart8250(config.consoleOut(), consoleIrq::signal);
+        ioBus.register(Uart8250.COM1, Uart8250.LENGTH, console);
+        ioBus.register(I8042.BASE, I8042.LENGTH, new I8042(() -> machine.end(new StopReason.GuestReset())));
+        ioBus.register(ExitPort.PORT, 1, new ExitPort(status -> machine.end(new StopReason.GuestExit(status))));
+    }
+
+    private void createVcpus(long entry) {
+        CpuidEntries supported = kvm.supportedCpuid();
+        for (int id = 0; id < config.cpus(); id++) {
+            Vcpu vcpu = vm.createVcpu(id);
+            built.add(vcpu);
+            vcpus.add(vcpu);
+            vcpu.setCpuid(GuestCpuid.forVcpu(supported, id, config.cpus()));
+            BootCpu.setupLapic(vcpu);
+            if (id == 0) {
+                BootCpu.setupBootVcpu(vcpu, entry); // the others wait for the kernel's INIT/SIPI
+            }
+        }
+    }
+
+    private void closeAll() {
+        for (int i = built.size() - 1; i >= 0; i--) {
+            try {
+                built.get(i).close();
+            } catch (Exception ignored) {
+                // best effort: the start-up failure is what gets reported
+            }
+        }
+    }
+
+    /** Host RAM, from /proc/meminfo. */
+    static final class HostMemory {
+        static long totalBytes() {
+            try {
+                for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+                    if (line.startsWith("MemTotal:")) {
+                        return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+                    }
+                }
+            } catch (IOException | NumberFormatException e) {
+                // fall through: no limit known
+            }
+            return Long.MAX_VALUE;
+        }
+    }
+}

@@ -1,0 +1,14 @@
+# Shared helpers for jwsl's scripts (sourced, not run).
+
+# Picks JDK 25: $JAVA_HOME if it is 25+, else Debian/Temurin install locations.
+jwsl_java_home() {
+  local c
+  for c in "${JAVA_HOME:-}" /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/java-25-openjdk-amd64; do
+    if [ -n "$c" ] && [ -x "$c/bin/java" ] && \
+       "$c/bin/java" -XshowSettings:properties -version 2>&1 | grep -q 'java.specification.version = 2[5-9]'; then
+      export JAVA_HOME=$c; return 0
+    fi
+  done
+  echo "jwsl: JDK 25 not found: run scripts/install-prereqs" >&2
+  return 1
+}
