@@ -1,0 +1,68 @@
+package dev.jwsl.hypervisor.vmm;
+
+import dev.jwsl.hypervisor.testutil.TinyGuest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** KVM integration tests with hand-made guests: no kernel boot, so they are quick even here. */
+class VirtualMachineIT {
+    @TempDir
+    Path dir;
+
+    private VmConfig config(Path kernel, long memory) {
+        return new VmConfig(kernel, null, "", memory, 1, new ByteArrayOutputStream());
+    }
+
+    @Test
+    @Timeout(120)
+    void aTripleFaultEndsTheVmWithRegisters() throws IOException {
+        Path guest = TinyGuest.write(dir, "triple-fault", TinyGuest.TRIPLE_FAULT);
+        try (VirtualMachine vm = VirtualMachine.create(config(guest, 64 << 20))) {
+            StopReason r = vm.run();
+            // Hardware KVM reports the triple fault as KVM_EXIT_SHUTDOWN; an emulating host may
+            // stop earlier with an internal error. Either way the VM ends with the faulting RIP.
+            String registers = switch (r) {
+                case StopReason.TripleFault t -> t.registers();
+                case StopReason.KvmError k -> k.registers();
+                default -> throw new AssertionError("unexpected stop: " + r);
+            };
+            assertTrue(registers.contains("rip="), registers);
+        }
+    }
+
+    @Test
+    @Timeout(60)
+    void stopFromAnotherThreadEndsARunningGuest() throws Exception {
+        // jmp $ : spins in guest mode until the host stops it
+        Path guest = TinyGuest.write(dir, "spin", new byte[] {(byte) 0xeb, (byte) 0xfe});
+        try (VirtualMachine vm = VirtualMachine.create(config(guest, 64 << 20))) {
+            Thread.ofPlatform().start(() -> {
+                try {
+                    Thread.sleep(500);
+                } catch (InterruptedException ignored) {
+                    // stop anyway
+                }
+                vm.stop();
+            });
+            assertInstanceOf(StopReason.HostStop.class, vm.run());
+        }
+    }
+
+    @Test
+    void moreMemoryThanTheHostHasIsRefused() throws IOException {
+        Path guest = TinyGuest.write(dir, "k", TinyGuest.TRIPLE_FAULT);
+        VmStartException e = assertThrows(VmStartException.class,
+                () -> VirtualMachine.create(config(guest, 1L << 50)));
+        assertEquals(VmStartException.Reason.CONFIG, e.reason());
+    }
+}
