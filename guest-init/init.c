@@ -105,20 +105,25 @@ static void setup_console(void)
         close(fd);
 }
 
+/* Writes one byte to a register of the VMM's init port (protocol.h). */
+static void init_port_write(int reg, unsigned char value)
+{
+    int fd = open("/dev/port", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        pwrite(fd, &value, 1, JWSL_INIT_PORT + reg);
+        close(fd);
+    }
+}
+
 /* Ends the VM: the VMM stops at the exit-port write; reset or power off if it does not. */
 static void __attribute__((noreturn)) end_vm(int status, int cmd)
 {
-    int fd;
     kill(-1, SIGTERM);
     kill(-1, SIGKILL);
     tcdrain(1);
     sync();
-    if (cmd == RB_POWER_OFF) {
-        fd = open("/dev/port", O_WRONLY | O_CLOEXEC);
-        unsigned char b = (unsigned char)status;
-        if (fd >= 0)
-            pwrite(fd, &b, 1, JWSL_EXIT_PORT);
-    }
+    if (cmd == RB_POWER_OFF)
+        init_port_write(JWSL_INIT_PORT_EXIT, (unsigned char)status);
     reboot(cmd);
     reboot(RB_AUTOBOOT);
     for (;;)
@@ -266,6 +271,7 @@ int init_main(int argc, char **argv)
     child = spawn(run, pipefd[0], tty, &blocked);
     if (pipefd[0] >= 0)
         close(pipefd[0]);
+    init_port_write(JWSL_INIT_PORT_READY, 1);
 
     for (;;) {
         struct pollfd fds[3] = {{.fd = sfd, .events = POLLIN}, {.fd = -1}, {.fd = -1}};

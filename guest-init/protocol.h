@@ -1,5 +1,5 @@
 /* Host <-> guest init conventions for a one-command VM (jwsl-vmm).
- * The Java side is dev.jwsl.hypervisor.vmm.GuestCommand and devices.ExitPort;
+ * The Java side is dev.jwsl.hypervisor.vmm.GuestCommand and devices.InitPort;
  * GuestCommandTest parses this file and checks the values agree. */
 #ifndef JWSL_PROTOCOL_H
 #define JWSL_PROTOCOL_H
@@ -13,7 +13,10 @@
 #define JWSL_INPUT_ESCAPE 0xff
 #define JWSL_INPUT_EOF 0x00
 
-/* I/O port the VMM watches: a one-byte write ends the VM with that exit status. */
-#define JWSL_EXIT_PORT 0x510
+/* I/O ports the VMM watches (Java: devices.InitPort). A byte written to EXIT ends the VM with
+ * that exit status; any write to READY says the console is set up and host input may flow. */
+#define JWSL_INIT_PORT 0x510
+#define JWSL_INIT_PORT_EXIT 0
+#define JWSL_INIT_PORT_READY 1
 
 #endif

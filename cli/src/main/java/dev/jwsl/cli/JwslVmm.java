@@ -76,7 +76,7 @@ public final class JwslVmm implements Callable<Integer> {
         VmConfig config = new VmConfig(kernel, initrd, cmdline, memory, cpus, console);
         try (VirtualMachine vm = VirtualMachine.create(config);
              HostTerminal terminal = tty ? HostTerminal.raw() : HostTerminal.none()) {
-            ConsoleInput.start(vm.console(), System.in, !tty);
+            ConsoleInput.start(vm, System.in, !tty);
             return report(vm.run());
         } catch (VmStartException e) {
             System.err.println("jwsl-vmm: " + e.getMessage());

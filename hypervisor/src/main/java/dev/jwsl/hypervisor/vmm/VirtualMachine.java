@@ -11,6 +11,7 @@ import dev.jwsl.hypervisor.sys.EventFd;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 
 /**
@@ -29,6 +30,7 @@ public final class VirtualMachine implements AutoCloseable {
     private final List<EventFd> eventFds;
     private final CompletableFuture<StopReason> stopReason = new CompletableFuture<>();
     private final List<VcpuRunner> runners = new ArrayList<>();
+    private final CountDownLatch ready = new CountDownLatch(1);
     private boolean started;
 
     VirtualMachine(Kvm kvm, Vm vm, GuestMemory memory, List<Vcpu> vcpus, IoBus ioBus, Uart8250 console,
@@ -74,6 +76,24 @@ public final class VirtualMachine implements AutoCloseable {
 
     boolean stopping() {
         return stopReason.isDone();
+    }
+
+    void guestReady() {
+        ready.countDown();
+    }
+
+    /**
+     * Waits until the guest init says its console is ready for input, or the VM stops.
+     *
+     * @return true if the guest is ready, false if the VM stopped first
+     */
+    public boolean awaitGuestReady() throws InterruptedException {
+        while (!ready.await(100, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+            if (stopping()) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Asks the VM to stop; {@link #run()} then returns {@link StopReason.HostStop} unless something else came first. */

@@ -6,7 +6,7 @@ import dev.jwsl.hypervisor.boot.GuestCpuid;
 import dev.jwsl.hypervisor.boot.Layout;
 import dev.jwsl.hypervisor.boot.LinuxBoot;
 import dev.jwsl.hypervisor.boot.MpTable;
-import dev.jwsl.hypervisor.devices.ExitPort;
+import dev.jwsl.hypervisor.devices.InitPort;
 import dev.jwsl.hypervisor.devices.IoBus;
 import dev.jwsl.hypervisor.devices.legacy.I8042;
 import dev.jwsl.hypervisor.devices.legacy.Uart8250;
@@ -145,7 +145,8 @@ final class VmBuilder {
         console = new Uart8250(config.consoleOut(), consoleIrq::signal);
         ioBus.register(Uart8250.COM1, Uart8250.LENGTH, console);
         ioBus.register(I8042.BASE, I8042.LENGTH, new I8042(() -> machine.end(new StopReason.GuestReset())));
-        ioBus.register(ExitPort.PORT, 1, new ExitPort(status -> machine.end(new StopReason.GuestExit(status))));
+        ioBus.register(InitPort.PORT, InitPort.LENGTH, new InitPort(
+                status -> machine.end(new StopReason.GuestExit(status)), () -> machine.guestReady()));
     }
 
     private void createVcpus(long entry) {

@@ -1,6 +1,6 @@
 package dev.jwsl.hypervisor.vmm;
 
-import dev.jwsl.hypervisor.devices.ExitPort;
+import dev.jwsl.hypervisor.devices.InitPort;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -31,7 +31,9 @@ class GuestCommandTest {
         assertEquals("\"" + GuestCommand.TERM_PARAM + "\"", define(h, "JWSL_TERM_PARAM"));
         assertEquals(GuestCommand.ESCAPE, Integer.decode(define(h, "JWSL_INPUT_ESCAPE")));
         assertEquals(GuestCommand.EOF, Integer.decode(define(h, "JWSL_INPUT_EOF")));
-        assertEquals(ExitPort.PORT, Integer.decode(define(h, "JWSL_EXIT_PORT")));
+        assertEquals(InitPort.PORT, Integer.decode(define(h, "JWSL_INIT_PORT")));
+        assertEquals(InitPort.EXIT, Integer.decode(define(h, "JWSL_INIT_PORT_EXIT")));
+        assertEquals(InitPort.READY, Integer.decode(define(h, "JWSL_INIT_PORT_READY")));
     }
 
     private static String define(String header, String name) {
