@@ -28,6 +28,7 @@
 #include "protocol.h"
 
 #define MAX_ARGS 256
+#define BUSYBOX "/bin/busybox"
 
 static void say(const char *fmt, const char *arg)
 {
@@ -155,6 +156,9 @@ static pid_t spawn(char **argv, int stdin_fd, int tty, const sigset_t *blocked)
     }
     execvp(argv[0], argv);
     int err = errno;
+    /* The initramfs has no applet links: busybox runs the applet named by argv[0] itself. */
+    if (err == ENOENT && !strchr(argv[0], '/'))
+        execv(BUSYBOX, argv);
     say(err == ENOENT ? "%s: command not found" : "%s: cannot execute", argv[0]);
     _exit(err == ENOENT ? 127 : 126);
 }

@@ -15,7 +15,7 @@
 
 /* I/O ports the VMM watches (Java: devices.InitPort). A byte written to EXIT ends the VM with
  * that exit status; any write to READY says the console is set up and host input may flow. */
-#define JWSL_INIT_PORT 0x510
+#define JWSL_INIT_PORT 0x5f0
 #define JWSL_INIT_PORT_EXIT 0
 #define JWSL_INIT_PORT_READY 1
 

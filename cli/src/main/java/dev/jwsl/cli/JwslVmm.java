@@ -31,7 +31,7 @@ public final class JwslVmm implements Callable<Integer> {
     public static final int EXIT_VM_FAILED = 125;
 
     /** The cmdline every boot gets; host quirks and the command are appended. */
-    static final String BASE_CMDLINE = "console=ttyS0 reboot=k panic=-1 pci=off quiet 8250.nr_uarts=1 no_timer_check";
+    static final String BASE_CMDLINE = "console=ttyS0 reboot=k panic=-1 pci=off loglevel=3 8250.nr_uarts=1 no_timer_check";
 
     @Option(names = "--kernel", paramLabel = "K", description = "bzImage or ELF vmlinux (default: the built jwsl kernel)")
     Path kernel = envPath("JWSL_KERNEL");
@@ -62,15 +62,15 @@ public final class JwslVmm implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (kernel == null) {
-            throw new CommandLine.ParameterException(new CommandLine(this), "no kernel: pass --kernel or build one "
-                    + "with scripts/build (bin/jwsl-vmm finds it)");
-        }
         boolean tty = HostTerminal.isInteractive();
         String cmdline = cmdline(tty);
         if (printCmdline) {
             System.out.println(cmdline);
             return 0;
+        }
+        if (kernel == null) {
+            throw new CommandLine.ParameterException(new CommandLine(this), "no kernel: pass --kernel or build one "
+                    + "with scripts/build (bin/jwsl-vmm finds it)");
         }
         OutputStream console = new FileOutputStream(FileDescriptor.out);
         VmConfig config = new VmConfig(kernel, initrd, cmdline, memory, cpus, console);

@@ -13,8 +13,8 @@ import java.util.function.IntConsumer;
  * </ul>
  */
 public final class InitPort implements PortIoDevice {
-    /** Base port; chosen in the unassigned 0x500 range of the PC I/O map. */
-    public static final int PORT = 0x510;
+    /** Base port: unassigned on PCs, and clear of QEMU's fw_cfg (0x510), so the same init runs under QEMU. */
+    public static final int PORT = 0x5f0;
     public static final int LENGTH = 2;
     public static final int EXIT = 0, READY = 1;
 

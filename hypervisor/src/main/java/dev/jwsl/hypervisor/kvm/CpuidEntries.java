@@ -7,7 +7,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 
 /** A mutable list of CPUID entries, converted to and from {@code struct kvm_cpuid2}. */
 public final class CpuidEntries {
@@ -62,11 +61,6 @@ public final class CpuidEntries {
 
     public List<Entry> entries() {
         return entries;
-    }
-
-    /** The entry for {@code function}/{@code index}, if KVM reported one. */
-    public Optional<Entry> find(int function, int index) {
-        return entries.stream().filter(e -> e.function == function && e.index == index).findFirst();
     }
 
     MemorySegment toKvmCpuid2(Arena arena) {

@@ -2,8 +2,6 @@ package dev.jwsl.hypervisor.kvm;
 
 import dev.jwsl.hypervisor.kvm.generated.KvmH;
 import dev.jwsl.hypervisor.kvm.generated.kvm_lapic_state;
-import dev.jwsl.hypervisor.kvm.generated.kvm_msr_entry;
-import dev.jwsl.hypervisor.kvm.generated.kvm_msrs;
 import dev.jwsl.hypervisor.kvm.generated.kvm_regs;
 import dev.jwsl.hypervisor.kvm.generated.kvm_run;
 import dev.jwsl.hypervisor.kvm.generated.kvm_sregs;
@@ -13,7 +11,6 @@ import dev.jwsl.hypervisor.sys.SysCallException;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.Map;
 
 /**
  * A vCPU fd and its shared {@code kvm_run} page. All calls except {@link #requestExit()} must come
@@ -126,24 +123,6 @@ public final class Vcpu extends Fd {
     public void setCpuid(CpuidEntries cpuid) {
         try (Arena arena = Arena.ofConfined()) {
             ioctl(KvmH.KVM_SET_CPUID2(), cpuid.toKvmCpuid2(arena), "KVM_SET_CPUID2");
-        }
-    }
-
-    /**
-     * KVM_SET_MSRS; returns how many leading entries KVM accepted (it stops at the first MSR it
-     * rejects, as some hosts do for MSRs they do not virtualise).
-     */
-    public int setMsrs(Map<Integer, Long> msrs) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment m = arena.allocate(kvm_msrs.sizeof() + msrs.size() * kvm_msr_entry.sizeof(), 8);
-            kvm_msrs.nmsrs(m, msrs.size());
-            int i = 0;
-            for (Map.Entry<Integer, Long> e : msrs.entrySet()) {
-                MemorySegment en = m.asSlice(kvm_msrs.sizeof() + i++ * kvm_msr_entry.sizeof(), kvm_msr_entry.sizeof());
-                kvm_msr_entry.index(en, e.getKey());
-                kvm_msr_entry.data(en, e.getValue());
-            }
-            return ioctl(KvmH.KVM_SET_MSRS(), m, "KVM_SET_MSRS");
         }
     }
 

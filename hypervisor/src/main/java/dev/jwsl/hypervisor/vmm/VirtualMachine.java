@@ -54,10 +54,6 @@ public final class VirtualMachine implements AutoCloseable {
         return console;
     }
 
-    GuestMemory memory() {
-        return memory;
-    }
-
     IoBus ioBus() {
         return ioBus;
     }
