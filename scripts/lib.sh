@@ -6,7 +6,10 @@ jwsl_java_home() {
   for c in "${JAVA_HOME:-}" /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/java-25-openjdk-amd64; do
     if [ -n "$c" ] && [ -x "$c/bin/java" ] && \
        "$c/bin/java" -XshowSettings:properties -version 2>&1 | grep -q 'java.specification.version = 2[5-9]'; then
-      export JAVA_HOME=$c; return 0
+      export JAVA_HOME=$c
+      # Maven 3.8's Guice/Guava touch sun.misc.Unsafe: silence JDK 24+'s warnings about it.
+      export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
+      return 0
     fi
   done
   echo "jwsl: JDK 25 not found: run scripts/install-prereqs" >&2

@@ -36,7 +36,7 @@ public final class JwslVmm implements Callable<Integer> {
     @Option(names = "--kernel", paramLabel = "K", description = "bzImage or ELF vmlinux (default: the built jwsl kernel)")
     Path kernel = envPath("JWSL_KERNEL");
 
-    @Option(names = "--initrd", paramLabel = "I", description = "initramfs (default: the built jwsl initramfs)")
+    @Option(names = "--initrd", paramLabel = "I", description = "initramfs (default: the built jwsl initramfs; '' for none)")
     Path initrd = envPath("JWSL_INITRD");
 
     @Option(names = "--memory", paramLabel = "SIZE", description = "guest RAM, e.g. 512M or 2G (default: ${DEFAULT-VALUE})",
@@ -68,12 +68,13 @@ public final class JwslVmm implements Callable<Integer> {
             System.out.println(cmdline);
             return 0;
         }
-        if (kernel == null) {
+        if (kernel == null || kernel.toString().isEmpty()) {
             throw new CommandLine.ParameterException(new CommandLine(this), "no kernel: pass --kernel or build one "
                     + "with scripts/build (bin/jwsl-vmm finds it)");
         }
         OutputStream console = new FileOutputStream(FileDescriptor.out);
-        VmConfig config = new VmConfig(kernel, initrd, cmdline, memory, cpus, console);
+        Path initramfs = initrd == null || initrd.toString().isEmpty() ? null : initrd;
+        VmConfig config = new VmConfig(kernel, initramfs, cmdline, memory, cpus, console);
         try (VirtualMachine vm = VirtualMachine.create(config);
              HostTerminal terminal = tty ? HostTerminal.raw() : HostTerminal.none()) {
             ConsoleInput.start(vm, System.in, !tty);
