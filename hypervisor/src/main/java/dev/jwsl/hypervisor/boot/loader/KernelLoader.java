@@ -8,9 +8,10 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
+import java.nio.channels.FileChannel;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 
 /** Loads a Linux kernel image of either supported format, chosen by its magic. */
 public final class KernelLoader {
@@ -18,7 +19,7 @@ public final class KernelLoader {
 
     /** Loads {@code kernel} (bzImage or ELF vmlinux) into {@code memory}. */
     public static LoadedKernel load(Path kernel, GuestMemory memory, Arena arena) {
-        ByteBuffer image = read(kernel);
+        ByteBuffer image = map(kernel, arena);
         try {
             if (ElfLoader.isElf(image)) {
                 return ElfLoader.load(kernel, image, memory, arena);
@@ -34,12 +35,14 @@ public final class KernelLoader {
                 kernel + " is not a Linux kernel (neither a bzImage nor an x86-64 ELF vmlinux)");
     }
 
-    static ByteBuffer read(Path file) {
-        try {
-            return ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
+    /** Maps the file read-only for as long as {@code arena} lives: no copy of the image on the heap. */
+    static ByteBuffer map(Path file, Arena arena) {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            return ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena).asByteBuffer()
+                    .order(ByteOrder.LITTLE_ENDIAN);
         } catch (NoSuchFileException e) {
             throw new BootException(BootException.Reason.READ_FAILED, file + ": no such file", e);
-        } catch (IOException | OutOfMemoryError e) {
+        } catch (IOException e) {
             throw new BootException(BootException.Reason.READ_FAILED, "cannot read " + file + ": " + e.getMessage(), e);
         }
     }
