@@ -40,6 +40,8 @@ public final class LibC {
             FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG), -1);
     private static final MethodHandle MUNMAP = downcall("munmap",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG), -1);
+    private static final MethodHandle MADVISE = downcall("madvise",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), -1);
     private static final MethodHandle EVENTFD = downcall("eventfd",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), -1);
     private static final MethodHandle READ = downcall("read",
@@ -71,6 +73,8 @@ public final class LibC {
     public static final int PROT_READ = 1, PROT_WRITE = 2;
     public static final int MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
     public static final int EFD_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800;
+    /** madvise(2) advice: back the range with transparent huge pages (asm-generic/mman-common.h). */
+    public static final int MADV_HUGEPAGE = 14;
 
     private LibC() {}
 
@@ -162,6 +166,16 @@ public final class LibC {
         MemorySegment state = STATE.get();
         try {
             check((int) MUNMAP.invokeExact(state, mapping, mapping.byteSize()), "munmap", state);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** madvise(2) on part of a mapping. */
+    public static void madvise(MemorySegment range, int advice) {
+        MemorySegment state = STATE.get();
+        try {
+            check((int) MADVISE.invokeExact(state, range, range.byteSize(), advice), "madvise", state);
         } catch (Throwable t) {
             throw rethrow(t);
         }
