@@ -1,7 +1,7 @@
 package dev.jwsl.cli;
 
 import dev.jwsl.hypervisor.vmm.GuestCommand;
-import dev.jwsl.hypervisor.vmm.HostQuirks;
+import dev.jwsl.hypervisor.vmm.KernelCmdline;
 import dev.jwsl.hypervisor.vmm.StopReason;
 import dev.jwsl.hypervisor.vmm.VirtualMachine;
 import dev.jwsl.hypervisor.vmm.VmConfig;
@@ -29,9 +29,6 @@ import java.util.concurrent.Callable;
 public final class JwslVmm implements Callable<Integer> {
     /** Exit status when the VM could not start or died. */
     public static final int EXIT_VM_FAILED = 125;
-
-    /** The cmdline every boot gets; host quirks and the command are appended. */
-    static final String BASE_CMDLINE = "console=ttyS0 reboot=k panic=-1 pci=off loglevel=3 8250.nr_uarts=1 no_timer_check";
 
     @Option(names = "--kernel", paramLabel = "K", description = "bzImage or ELF vmlinux (default: the built jwsl kernel)")
     Path kernel = envPath("JWSL_KERNEL");
@@ -86,13 +83,7 @@ public final class JwslVmm implements Callable<Integer> {
     }
 
     String cmdline(boolean tty) {
-        List<String> parts = new ArrayList<>(List.of(BASE_CMDLINE));
-        parts.addAll(HostQuirks.kernelParams());
-        if (!extraCmdline.isBlank()) {
-            parts.add(extraCmdline.trim());
-        }
-        parts.addAll(GuestCommand.kernelParams(command, tty, System.getenv("TERM")));
-        return String.join(" ", parts);
+        return KernelCmdline.build(extraCmdline, GuestCommand.kernelParams(command, tty, System.getenv("TERM")));
     }
 
     private static int report(StopReason reason) {

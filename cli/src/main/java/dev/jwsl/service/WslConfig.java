@@ -1,0 +1,84 @@
+package dev.jwsl.service;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Settings from {@code ~/.wslconfig}, INI format as in WSL: section {@code [wsl2]} with
+ * {@code memory}, {@code processors}, {@code kernel}, {@code kernelCommandLine} and
+ * {@code vmIdleTimeout} (milliseconds). Unknown keys are ignored, as WSL does; bad values are
+ * errors naming the key.
+ *
+ * @param memoryBytes    guest RAM
+ * @param processors     vCPUs
+ * @param kernel         kernel image, or null for jwsl's own
+ * @param extraCmdline   appended kernel parameters
+ * @param idleTimeoutMs  how long an unused VM stays up
+ */
+public record WslConfig(long memoryBytes, int processors, Path kernel, String extraCmdline, long idleTimeoutMs) {
+    public static final long DEFAULT_MEMORY = 512L << 20;
+    public static final int DEFAULT_PROCESSORS = 2;
+    public static final long DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+
+    /** Reads {@code file}; a missing file gives the defaults. */
+    public static WslConfig load(Path file) throws IOException {
+        Map<String, String> wsl2 = new HashMap<>();
+        if (Files.exists(file)) {
+            String section = "";
+            for (String raw : Files.readAllLines(file)) {
+                String line = raw.strip();
+                if (line.isEmpty() || line.startsWith("#") || line.startsWith(";")) {
+                    continue;
+                }
+                if (line.startsWith("[") && line.endsWith("]")) {
+                    section = line.substring(1, line.length() - 1).strip().toLowerCase(Locale.ROOT);
+                } else if (section.equals("wsl2") && line.contains("=")) {
+                    int eq = line.indexOf('=');
+                    wsl2.put(line.substring(0, eq).strip().toLowerCase(Locale.ROOT), line.substring(eq + 1).strip());
+                }
+            }
+        }
+        return new WslConfig(
+                wsl2.containsKey("memory") ? size(file, "memory", wsl2.get("memory")) : DEFAULT_MEMORY,
+                wsl2.containsKey("processors") ? positive(file, "processors", wsl2.get("processors")) : DEFAULT_PROCESSORS,
+                wsl2.containsKey("kernel") ? Path.of(wsl2.get("kernel")) : null,
+                wsl2.getOrDefault("kernelcommandline", ""),
+                wsl2.containsKey("vmidletimeout") ? positive(file, "vmIdleTimeout", wsl2.get("vmidletimeout"))
+                        : DEFAULT_IDLE_TIMEOUT_MS);
+    }
+
+    private static int positive(Path file, String key, String value) {
+        try {
+            int n = Integer.parseInt(value);
+            if (n > 0) {
+                return n;
+            }
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        throw new IllegalArgumentException(file + ": " + key + "=" + value + " is not a positive number");
+    }
+
+    private static long size(Path file, String key, String value) {
+        String v = value.toUpperCase(Locale.ROOT).replace("IB", "").replace("B", "");
+        long unit = switch (v.isEmpty() ? ' ' : v.charAt(v.length() - 1)) {
+            case 'K' -> 1L << 10;
+            case 'M' -> 1L << 20;
+            case 'G' -> 1L << 30;
+            default -> 1;
+        };
+        try {
+            long n = Long.parseLong(unit == 1 ? v : v.substring(0, v.length() - 1));
+            if (n > 0) {
+                return n * unit;
+            }
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        throw new IllegalArgumentException(file + ": " + key + "=" + value + " is not a size like 2GB");
+    }
+}
