@@ -235,6 +235,7 @@ int init_main(int argc, char **argv)
     char *cmd = getenv(JWSL_CMD_PARAM);
     char *mode = getenv(JWSL_STDIN_PARAM);
     char *term = getenv(JWSL_TERM_PARAM);
+    char *winsize = getenv(JWSL_WINSIZE_PARAM);
     tty = !(mode && strcmp(mode, "pipe") == 0);
     if (cmd && *cmd) {
         if (parse_command(cmd, cmd_argv) <= 0) {
@@ -261,6 +262,11 @@ int init_main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     sfd = signalfd(-1, &blocked, SFD_CLOEXEC);
 
+    if (tty && winsize) {
+        struct winsize ws = {0};
+        if (sscanf(winsize, "%hux%hu", &ws.ws_row, &ws.ws_col) == 2)
+            ioctl(0, TIOCSWINSZ, &ws);
+    }
     if (!tty) {
         struct termios t;
         if (tcgetattr(0, &t) == 0) {

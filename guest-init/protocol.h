@@ -8,6 +8,7 @@
 #define JWSL_CMD_PARAM "jwsl_cmd"     /* argv, NUL-separated, base64url, no padding */
 #define JWSL_STDIN_PARAM "jwsl_stdin" /* "tty" or "pipe" */
 #define JWSL_TERM_PARAM "jwsl_term"   /* host TERM, tty mode only */
+#define JWSL_WINSIZE_PARAM "jwsl_winsize" /* ROWSxCOLS of the host terminal, tty mode only */
 
 /* Console input framing in pipe mode: ESC ESC = literal 0xff, ESC EOF = end of input. */
 #define JWSL_INPUT_ESCAPE 0xff

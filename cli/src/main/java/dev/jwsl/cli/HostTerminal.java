@@ -23,6 +23,21 @@ final class HostTerminal implements AutoCloseable {
         }
     }
 
+    /** TIOCGWINSZ (asm-generic/ioctls.h). */
+    private static final long TIOCGWINSZ = 0x5413;
+
+    /** {rows, cols} of the terminal on stdout, or {24, 80} when it cannot be read. */
+    static int[] windowSize() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment ws = arena.allocate(8);
+            LibC.ioctl(STDOUT, TIOCGWINSZ, ws, "TIOCGWINSZ");
+            return new int[] {Short.toUnsignedInt(ws.get(java.lang.foreign.ValueLayout.JAVA_SHORT, 0)),
+                    Short.toUnsignedInt(ws.get(java.lang.foreign.ValueLayout.JAVA_SHORT, 2))};
+        } catch (RuntimeException e) {
+            return new int[] {24, 80};
+        }
+    }
+
     /** True when both stdin and stdout are terminals. */
     static boolean isInteractive() {
         return LibC.isatty(STDIN) && LibC.isatty(STDOUT);

@@ -83,15 +83,22 @@ public final class JwslVmm implements Callable<Integer> {
     }
 
     String cmdline(boolean tty) {
-        return KernelCmdline.build(extraCmdline, GuestCommand.kernelParams(command, tty, System.getenv("TERM")));
+        int[] size = tty ? HostTerminal.windowSize() : new int[] {0, 0};
+        return KernelCmdline.build(extraCmdline,
+                GuestCommand.kernelParams(command, tty, System.getenv("TERM"), size[0], size[1]));
     }
 
     private static int report(StopReason reason) {
         return switch (reason) {
             case StopReason.GuestExit e -> e.status();
-            case StopReason.GuestReset r -> {
+            case StopReason.GuestReset r when r.initReady() -> {
                 System.err.println("jwsl-vmm: guest rebooted");
                 yield 0;
+            }
+            case StopReason.GuestReset r -> {
+                System.err.println("jwsl-vmm: the guest reset before its init started (a kernel panic?"
+                        + " run with --cmdline loglevel=7 to see the boot)");
+                yield EXIT_VM_FAILED;
             }
             case StopReason.HostStop s -> {
                 System.err.println("jwsl-vmm: VM stopped");

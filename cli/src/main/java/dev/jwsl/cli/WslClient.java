@@ -2,7 +2,6 @@ package dev.jwsl.cli;
 
 import dev.jwsl.cli.relay.CreateRequest;
 import dev.jwsl.cli.relay.RelaySession;
-import dev.jwsl.hypervisor.sys.LibC;
 import dev.jwsl.service.ServicePaths;
 import dev.jwsl.service.protocol.JwslMessage;
 
@@ -10,9 +9,6 @@ import java.io.FileDescriptor;
 import java.io.FileInputStream;
 import java.io.FileOutputStream;
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -23,8 +19,6 @@ final class WslClient {
     /** jwsl itself failed: no service, VM crashed, guest refused the command. */
     static final int EXIT_JWSL_FAILURE = 1;
     static final int EXIT_USAGE = 2;
-    /** TIOCGWINSZ (asm-generic/ioctls.h). */
-    private static final long TIOCGWINSZ = 0x5413;
     /** Environment passed into the guest: terminal and locale, not host paths. */
     private static final List<String> FORWARDED_ENV = List.of("TERM", "LANG", "LC_ALL", "COLORTERM");
 
@@ -68,7 +62,7 @@ final class WslClient {
             if (!(r instanceof JwslMessage.VmReady ready)) {
                 return fail(r);
             }
-            int[] size = tty ? windowSize() : new int[] {0, 0};
+            int[] size = tty ? HostTerminal.windowSize() : new int[] {0, 0};
             CreateRequest req = new CreateRequest(tty, size[0], size[1], user, cwd, argv(command, exec), env());
             try (RelaySession session = RelaySession.connect(Path.of(ready.vsockSocket()), ready.relayPort());
                  HostTerminal terminal = tty ? HostTerminal.raw() : HostTerminal.none()) {
@@ -107,18 +101,6 @@ final class WslClient {
         return env;
     }
 
-    /** {rows, cols} of the terminal on stdout. */
-    private static int[] windowSize() {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment ws = arena.allocate(8);
-            LibC.ioctl(1, TIOCGWINSZ, ws, "TIOCGWINSZ");
-            return new int[] {Short.toUnsignedInt(ws.get(ValueLayout.JAVA_SHORT, 0)),
-                    Short.toUnsignedInt(ws.get(ValueLayout.JAVA_SHORT, 2))};
-        } catch (RuntimeException e) {
-            return new int[] {24, 80};
-        }
-    }
-
     /** Polls the window size and forwards changes (Java has no SIGWINCH handler). */
     private static void watchWindowSize(RelaySession session, int[] initial) {
         Thread.ofPlatform().name("winsize").daemon().start(() -> {
@@ -126,7 +108,7 @@ final class WslClient {
             try {
                 while (true) {
                     Thread.sleep(200);
-                    int[] now = windowSize();
+                    int[] now = HostTerminal.windowSize();
                     if (now[0] != last[0] || now[1] != last[1]) {
                         session.resize(now[0], now[1]);
                         last = now;

@@ -17,7 +17,8 @@ import java.util.List;
  *   <li>{@code jwsl_stdin=pipe}: host stdin is not a terminal. The console is switched to raw
  *       mode and host input is framed: {@link #ESCAPE} {@link #ESCAPE} is a literal 0xff byte,
  *       {@link #ESCAPE} {@link #EOF} is end of input.</li>
- *   <li>{@code jwsl_stdin=tty}: the console is the command's controlling terminal; no framing.</li>
+ *   <li>{@code jwsl_stdin=tty}: the console is the command's controlling terminal; no framing.
+ *       {@code jwsl_winsize=ROWSxCOLS} gives it the host terminal's size.</li>
  * </ul>
  */
 public final class GuestCommand {
@@ -26,11 +27,17 @@ public final class GuestCommand {
     public static final String CMD_PARAM = "jwsl_cmd";
     public static final String STDIN_PARAM = "jwsl_stdin";
     public static final String TERM_PARAM = "jwsl_term";
+    public static final String WINSIZE_PARAM = "jwsl_winsize";
 
     private GuestCommand() {}
 
     /** The kernel parameters that make init run {@code argv} (empty: an interactive shell). */
     public static List<String> kernelParams(List<String> argv, boolean tty, String term) {
+        return kernelParams(argv, tty, term, 0, 0);
+    }
+
+    /** As above, with the terminal size for a {@code tty} console (0: unknown). */
+    public static List<String> kernelParams(List<String> argv, boolean tty, String term, int rows, int cols) {
         List<String> params = new ArrayList<>();
         if (!argv.isEmpty()) {
             params.add(CMD_PARAM + "=" + encodeArgv(argv));
@@ -38,6 +45,9 @@ public final class GuestCommand {
         params.add(STDIN_PARAM + "=" + (tty ? "tty" : "pipe"));
         if (tty && term != null && term.matches("[A-Za-z0-9._+-]{1,64}")) {
             params.add(TERM_PARAM + "=" + term);
+        }
+        if (tty && rows > 0 && cols > 0 && rows <= 0xffff && cols <= 0xffff) {
+            params.add(WINSIZE_PARAM + "=" + rows + "x" + cols);
         }
         return params;
     }

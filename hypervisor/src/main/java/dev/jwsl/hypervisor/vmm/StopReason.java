@@ -5,8 +5,13 @@ public sealed interface StopReason {
     /** The guest init reported its command's exit status through the exit port. */
     record GuestExit(int status) implements StopReason {}
 
-    /** The guest reset the machine (reboot through the i8042 reset line). */
-    record GuestReset() implements StopReason {}
+    /**
+     * The guest reset the machine (reboot through the i8042 reset line).
+     *
+     * @param initReady whether guest init had reported ready; a reset before that is a failed
+     *                  boot (with {@code panic=-1} a kernel panic resets the machine)
+     */
+    record GuestReset(boolean initReady) implements StopReason {}
 
     /** The guest triple-faulted; {@code registers} is the faulting vCPU's state. */
     record TripleFault(int vcpu, String registers) implements StopReason {}

@@ -77,7 +77,7 @@ final class VcpuRunner {
                     case VcpuExit.FailEntry f -> machine.end(new StopReason.KvmError(vcpu.id(),
                             "VM entry failed, hardware reason 0x" + Long.toHexString(f.reason()), registers()));
                     case VcpuExit.SystemEvent s -> machine.end(s.type() == 2 // KVM_SYSTEM_EVENT_RESET
-                            ? new StopReason.GuestReset()
+                            ? new StopReason.GuestReset(machine.isGuestReady())
                             : new StopReason.KvmError(vcpu.id(), "system event " + s.type(), registers()));
                     case VcpuExit.Unknown u -> machine.end(new StopReason.KvmError(vcpu.id(),
                             "unhandled KVM exit reason " + u.reason(), registers()));

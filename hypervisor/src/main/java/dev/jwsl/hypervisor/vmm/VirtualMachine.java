@@ -78,6 +78,11 @@ public final class VirtualMachine implements AutoCloseable {
         ready.countDown();
     }
 
+    /** Whether guest init has said its console is ready (see {@link #awaitGuestReady()}). */
+    public boolean isGuestReady() {
+        return ready.getCount() == 0;
+    }
+
     /**
      * Waits until the guest init says its console is ready for input, or the VM stops.
      *

@@ -144,7 +144,7 @@ final class VmBuilder {
         vm.registerIrqfd(consoleIrq.fd(), Uart8250.COM1_IRQ);
         console = new Uart8250(config.consoleOut(), consoleIrq::signal);
         ioBus.register(Uart8250.COM1, Uart8250.LENGTH, console);
-        ioBus.register(I8042.BASE, I8042.LENGTH, new I8042(() -> machine.end(new StopReason.GuestReset())));
+        ioBus.register(I8042.BASE, I8042.LENGTH, new I8042(() -> machine.end(new StopReason.GuestReset(machine.isGuestReady()))));
         ioBus.register(InitPort.PORT, InitPort.LENGTH, new InitPort(
                 status -> machine.end(new StopReason.GuestExit(status)), () -> machine.guestReady()));
     }

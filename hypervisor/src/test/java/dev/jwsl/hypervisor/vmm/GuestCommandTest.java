@@ -29,6 +29,7 @@ class GuestCommandTest {
         assertEquals("\"" + GuestCommand.CMD_PARAM + "\"", define(h, "JWSL_CMD_PARAM"));
         assertEquals("\"" + GuestCommand.STDIN_PARAM + "\"", define(h, "JWSL_STDIN_PARAM"));
         assertEquals("\"" + GuestCommand.TERM_PARAM + "\"", define(h, "JWSL_TERM_PARAM"));
+        assertEquals("\"" + GuestCommand.WINSIZE_PARAM + "\"", define(h, "JWSL_WINSIZE_PARAM"));
         assertEquals(GuestCommand.ESCAPE, Integer.decode(define(h, "JWSL_INPUT_ESCAPE")));
         assertEquals(GuestCommand.EOF, Integer.decode(define(h, "JWSL_INPUT_EOF")));
         assertEquals(InitPort.PORT, Integer.decode(define(h, "JWSL_INIT_PORT")));
@@ -67,5 +68,7 @@ class GuestCommandTest {
         assertEquals(List.of("jwsl_stdin=tty", "jwsl_term=xterm-256color"),
                 GuestCommand.kernelParams(List.of(), true, "xterm-256color"));
         assertEquals(List.of("jwsl_stdin=tty"), GuestCommand.kernelParams(List.of(), true, "bad term; rm"));
+        assertEquals(List.of("jwsl_stdin=tty", "jwsl_winsize=50x132"),
+                GuestCommand.kernelParams(List.of(), true, null, 50, 132));
     }
 }
