@@ -3,5 +3,6 @@
 #define JWSL_APPLETS_H
 
 #include "init.h"
+#include "relayd.h"
 
 #endif

@@ -27,7 +27,7 @@ fi
 if [ -f "$out/initramfs.cpio" ]; then echo "$out/initramfs.cpio"; exit 0; fi
 
 stage=$(mktemp -d); trap 'rm -rf "$stage"' EXIT
-musl-gcc -static -Os -Wall -Wextra -Werror -o "$stage/init" "$here"/main.c "$here"/init.c
+musl-gcc -static -Os -Wall -Wextra -Werror -o "$stage/init" "$here"/*.c
 strip "$stage/init"
 mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,root,etc}
 cp "$busybox" "$stage/bin/busybox"

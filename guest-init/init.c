@@ -24,11 +24,12 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "exec.h"
 #include "init.h"
+#include "relayd.h"
 #include "protocol.h"
 
 #define MAX_ARGS 256
-#define BUSYBOX "/bin/busybox"
 
 static void say(const char *fmt, const char *arg)
 {
@@ -131,6 +132,55 @@ static void __attribute__((noreturn)) end_vm(int status, int cmd)
         pause();
 }
 
+/* busybox poweroff/halt signal PID 1 with SIGUSR2/SIGUSR1, reboot with SIGTERM, and the kernel
+ * sends SIGINT for ctrl-alt-del. */
+static void on_shutdown_signal(int signo)
+{
+    switch (signo) {
+    case SIGUSR1:
+    case SIGUSR2:
+        end_vm(0, RB_POWER_OFF);
+    case SIGTERM:
+    case SIGINT:
+        end_vm(0, RB_AUTOBOOT);
+    default:
+        break;
+    }
+}
+
+static void relay_listening(void)
+{
+    init_port_write(JWSL_INIT_PORT_READY, 1);
+}
+
+/* Utility-VM mode: relayd serves commands over vsock; PID 1 reaps orphans and handles shutdown.
+ * The VM is ready for the host once relayd listens. */
+static void __attribute__((noreturn)) serve_relay(int sfd, const sigset_t *blocked)
+{
+    pid_t relayd = fork();
+    if (relayd == 0) {
+        sigprocmask(SIG_UNBLOCK, blocked, NULL);
+        _exit(relayd_serve(relay_listening));
+    }
+    for (;;) {
+        struct signalfd_siginfo si;
+        if (read(sfd, &si, sizeof(si)) != sizeof(si))
+            continue;
+        if (si.ssi_signo != SIGCHLD) {
+            on_shutdown_signal(si.ssi_signo);
+            continue;
+        }
+        int wstatus;
+        pid_t pid;
+        while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+            if (pid == relayd) {
+                say("the command relay stopped (%s): ending the VM", WIFSIGNALED(wstatus) ? "killed" : "exited");
+                end_vm(125, RB_POWER_OFF);
+            }
+        }
+    }
+}
+
 static int exit_status(int wstatus)
 {
     if (WIFEXITED(wstatus))
@@ -154,11 +204,7 @@ static pid_t spawn(char **argv, int stdin_fd, int tty, const sigset_t *blocked)
         dup2(stdin_fd, 0);
         close(stdin_fd);
     }
-    execvp(argv[0], argv);
-    int err = errno;
-    /* The initramfs has no applet links: busybox runs the applet named by argv[0] itself. */
-    if (err == ENOENT && !strchr(argv[0], '/'))
-        execv(BUSYBOX, argv);
+    int err = exec_command(argv[0], argv);
     say(err == ENOENT ? "%s: command not found" : "%s: cannot execute", argv[0]);
     _exit(err == ENOENT ? 127 : 126);
 }
@@ -236,6 +282,8 @@ int init_main(int argc, char **argv)
     char *mode = getenv(JWSL_STDIN_PARAM);
     char *term = getenv(JWSL_TERM_PARAM);
     char *winsize = getenv(JWSL_WINSIZE_PARAM);
+    char *vm_mode = getenv(JWSL_MODE_PARAM);
+    int relay_mode = vm_mode && strcmp(vm_mode, JWSL_MODE_RELAY) == 0;
     tty = !(mode && strcmp(mode, "pipe") == 0);
     if (cmd && *cmd) {
         if (parse_command(cmd, cmd_argv) <= 0) {
@@ -262,6 +310,8 @@ int init_main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     sfd = signalfd(-1, &blocked, SFD_CLOEXEC);
 
+    if (relay_mode)
+        serve_relay(sfd, &blocked);
     if (tty && winsize) {
         struct winsize ws = {0};
         if (sscanf(winsize, "%hux%hu", &ws.ws_row, &ws.ws_col) == 2)
@@ -309,13 +359,8 @@ int init_main(int argc, char **argv)
                 }
                 break;
             }
-            case SIGUSR1:
-            case SIGUSR2:
-                end_vm(0, RB_POWER_OFF);
-            case SIGTERM:
-            case SIGINT:
-                end_vm(0, RB_AUTOBOOT);
             default:
+                on_shutdown_signal(si.ssi_signo);
                 break;
             }
         }

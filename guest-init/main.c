@@ -11,6 +11,7 @@ struct applet {
 
 static const struct applet applets[] = {
     {INIT_NAME, init_main},
+    {RELAYD_NAME, relayd_main},
 };
 
 int main(int argc, char **argv)

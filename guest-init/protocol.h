@@ -9,6 +9,8 @@
 #define JWSL_STDIN_PARAM "jwsl_stdin" /* "tty" or "pipe" */
 #define JWSL_TERM_PARAM "jwsl_term"   /* host TERM, tty mode only */
 #define JWSL_WINSIZE_PARAM "jwsl_winsize" /* ROWSxCOLS of the host terminal, tty mode only */
+#define JWSL_MODE_PARAM "jwsl_mode"   /* "relay": the utility VM, serving relay_protocol.h */
+#define JWSL_MODE_RELAY "relay"
 
 /* Console input framing in pipe mode: ESC ESC = literal 0xff, ESC EOF = end of input. */
 #define JWSL_INPUT_ESCAPE 0xff

@@ -1,5 +1,7 @@
 package dev.jwsl.service;
 
+import dev.jwsl.cli.relay.RelayConstants;
+import dev.jwsl.hypervisor.vmm.GuestCommand;
 import dev.jwsl.hypervisor.vmm.KernelCmdline;
 import dev.jwsl.hypervisor.vmm.StopReason;
 import dev.jwsl.hypervisor.vmm.VirtualMachine;
@@ -9,7 +11,6 @@ import dev.jwsl.service.protocol.JwslMessage;
 
 import java.io.OutputStream;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -21,10 +22,6 @@ import java.util.concurrent.TimeUnit;
  */
 final class UtilityVm implements JwslService {
     private static final System.Logger LOG = System.getLogger(UtilityVm.class.getName());
-    /** Tells guest init to serve the command relay instead of running one command. */
-    static final String RELAY_MODE_PARAM = "jwsl_mode=relay";
-    /** Guest port of the command relay (guest-init/relay_protocol.h). */
-    static final int RELAY_PORT = 50000;
 
     private final WslConfig config;
     private final Path kernel;
@@ -68,7 +65,8 @@ final class UtilityVm implements JwslService {
             }
             throw new VmStartException(VmStartException.Reason.BOOT, "the utility VM stopped while booting", null);
         }
-        JwslMessage.VmReady ready = new JwslMessage.VmReady(transactionId, paths.vsockSocket().toString(), RELAY_PORT);
+        JwslMessage.VmReady ready = new JwslMessage.VmReady(transactionId, paths.vsockSocket().toString(),
+                RelayConstants.PORT);
         return new Lease() {
             private boolean closed;
 
@@ -100,8 +98,9 @@ final class UtilityVm implements JwslService {
     }
 
     private void boot() {
-        String cmdline = KernelCmdline.build(config.extraCmdline(), List.of(RELAY_MODE_PARAM));
-        VmConfig vmConfig = new VmConfig(kernel, initrd, cmdline, config.memoryBytes(), config.processors(), console);
+        String cmdline = KernelCmdline.build(config.extraCmdline(), GuestCommand.relayModeParams());
+        VmConfig vmConfig = new VmConfig(kernel, initrd, cmdline, config.memoryBytes(), config.processors(), console)
+                .withVsock(new VmConfig.Vsock(paths.vsockSocket()));
         VirtualMachine machine = VirtualMachine.create(vmConfig);
         vm = machine;
         startedAtMs = System.currentTimeMillis();

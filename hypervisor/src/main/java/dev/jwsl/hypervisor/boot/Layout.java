@@ -30,6 +30,18 @@ public final class Layout {
     /** 32-bit MMIO hole below 4 GiB: RAM is split around it; devices live inside it. */
     public static final long MMIO_GAP_START = 0xd000_0000L;
     public static final long MMIO_GAP_END = 0x1_0000_0000L;
+    /**
+     * Virtio-mmio devices: 4 KiB register windows from the start of the MMIO gap (VIRTIO 1.2
+     * 4.2.2), declared to the kernel with {@code virtio_mmio.device=4K@ADDR:IRQ}.
+     */
+    public static final long VIRTIO_MMIO_BASE = MMIO_GAP_START;
+    public static final long VIRTIO_MMIO_SIZE = 0x1000;
+    /**
+     * First interrupt line for virtio devices, one each upwards: ISA IRQs 5..15 are free (4 is
+     * COM1) and routed to IOAPIC pins of the same number by the MP table.
+     */
+    public static final int VIRTIO_IRQ_BASE = 5;
+    public static final int VIRTIO_IRQ_LAST = 15;
     /** Default IOAPIC and local APIC addresses (Intel MP spec). */
     public static final long IOAPIC = 0xfec0_0000L;
     public static final long LAPIC = 0xfee0_0000L;

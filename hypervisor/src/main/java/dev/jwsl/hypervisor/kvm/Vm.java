@@ -82,11 +82,26 @@ public final class Vm extends Fd {
 
     /** KVM_IOEVENTFD: a guest write of any value to {@code addr} (MMIO) signals {@code eventFd}. */
     public void registerIoeventfd(int eventFd, long addr, int length) {
+        ioeventfd(eventFd, addr, length, 0, 0);
+    }
+
+    /**
+     * KVM_IOEVENTFD with KVM_IOEVENTFD_FLAG_DATAMATCH: only a {@code length}-byte MMIO write of
+     * exactly {@code datamatch} to {@code addr} signals {@code eventFd} (and does not exit to the
+     * VMM); other values still exit. Virtio-mmio uses one per queue on QueueNotify.
+     */
+    public void registerIoeventfd(int eventFd, long addr, int length, long datamatch) {
+        ioeventfd(eventFd, addr, length, datamatch, KvmH.KVM_IOEVENTFD_FLAG_DATAMATCH());
+    }
+
+    private void ioeventfd(int eventFd, long addr, int length, long datamatch, int flags) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment f = kvm_ioeventfd.allocate(arena);
             kvm_ioeventfd.fd(f, eventFd);
             kvm_ioeventfd.addr(f, addr);
             kvm_ioeventfd.len(f, length);
+            kvm_ioeventfd.datamatch(f, datamatch);
+            kvm_ioeventfd.flags(f, flags);
             ioctl(KvmH.KVM_IOEVENTFD(), f, "KVM_IOEVENTFD");
         }
     }

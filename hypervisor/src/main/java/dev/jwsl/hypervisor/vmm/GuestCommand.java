@@ -28,8 +28,18 @@ public final class GuestCommand {
     public static final String STDIN_PARAM = "jwsl_stdin";
     public static final String TERM_PARAM = "jwsl_term";
     public static final String WINSIZE_PARAM = "jwsl_winsize";
+    public static final String MODE_PARAM = "jwsl_mode";
+    public static final String MODE_RELAY = "relay";
 
     private GuestCommand() {}
+
+    /**
+     * The kernel parameters of the utility VM: init serves the command relay
+     * (guest-init/relay_protocol.h) on vsock instead of running one command.
+     */
+    public static List<String> relayModeParams() {
+        return List.of(MODE_PARAM + "=" + MODE_RELAY);
+    }
 
     /** The kernel parameters that make init run {@code argv} (empty: an interactive shell). */
     public static List<String> kernelParams(List<String> argv, boolean tty, String term) {

@@ -62,11 +62,7 @@ final class VcpuRunner {
                 VcpuExit exit = vcpu.run();
                 switch (exit) {
                     case VcpuExit.Io io -> machine.ioBus().handle(io.in(), io.port(), io.size(), io.count(), io.data());
-                    case VcpuExit.Mmio m -> {
-                        if (!m.write()) {
-                            m.data().fill((byte) 0xff); // no MMIO devices yet: reads float high
-                        }
-                    }
+                    case VcpuExit.Mmio m -> machine.mmioBus().handle(m.write(), m.address(), m.data());
                     case VcpuExit.Interrupted ignored -> { }
                     case VcpuExit.Hlt ignored ->
                             machine.end(new StopReason.KvmError(vcpu.id(), "HLT exit with an in-kernel irqchip", registers()));

@@ -1,6 +1,7 @@
 package dev.jwsl.hypervisor.vmm;
 
 import dev.jwsl.hypervisor.devices.IoBus;
+import dev.jwsl.hypervisor.devices.MmioBus;
 import dev.jwsl.hypervisor.devices.legacy.Uart8250;
 import dev.jwsl.hypervisor.kvm.Kvm;
 import dev.jwsl.hypervisor.kvm.Vcpu;
@@ -26,22 +27,26 @@ public final class VirtualMachine implements AutoCloseable {
     private final GuestMemory memory;
     private final List<Vcpu> vcpus;
     private final IoBus ioBus;
+    private final MmioBus mmioBus;
     private final Uart8250 console;
     private final List<EventFd> eventFds;
+    private final List<AutoCloseable> devices;
     private final CompletableFuture<StopReason> stopReason = new CompletableFuture<>();
     private final List<VcpuRunner> runners = new ArrayList<>();
     private final CountDownLatch ready = new CountDownLatch(1);
     private boolean started;
 
-    VirtualMachine(Kvm kvm, Vm vm, GuestMemory memory, List<Vcpu> vcpus, IoBus ioBus, Uart8250 console,
-                   List<EventFd> eventFds) {
+    VirtualMachine(Kvm kvm, Vm vm, GuestMemory memory, List<Vcpu> vcpus, IoBus ioBus, MmioBus mmioBus,
+                   Uart8250 console, List<EventFd> eventFds, List<AutoCloseable> devices) {
         this.kvm = kvm;
         this.vm = vm;
         this.memory = memory;
         this.vcpus = vcpus;
         this.ioBus = ioBus;
+        this.mmioBus = mmioBus;
         this.console = console;
         this.eventFds = eventFds;
+        this.devices = devices;
     }
 
     /** Builds a VM from {@code config}; see {@link VmBuilder}. */
@@ -56,6 +61,10 @@ public final class VirtualMachine implements AutoCloseable {
 
     IoBus ioBus() {
         return ioBus;
+    }
+
+    MmioBus mmioBus() {
+        return mmioBus;
     }
 
     /** Records why the VM ends (first caller wins) and kicks every vCPU out of KVM_RUN. */
@@ -140,6 +149,13 @@ public final class VirtualMachine implements AutoCloseable {
             r.join();
         }
         console.close();
+        for (AutoCloseable d : devices) {
+            try {
+                d.close();
+            } catch (Exception e) {
+                LOG.log(System.Logger.Level.WARNING, "closing a device failed: {0}", e.toString());
+            }
+        }
         for (Vcpu v : vcpus) {
             v.close();
         }

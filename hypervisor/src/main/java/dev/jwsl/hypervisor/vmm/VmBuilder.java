@@ -8,6 +8,10 @@ import dev.jwsl.hypervisor.boot.LinuxBoot;
 import dev.jwsl.hypervisor.boot.MpTable;
 import dev.jwsl.hypervisor.devices.InitPort;
 import dev.jwsl.hypervisor.devices.IoBus;
+import dev.jwsl.hypervisor.devices.MmioBus;
+import dev.jwsl.hypervisor.devices.virtio.rng.RngDevice;
+import dev.jwsl.hypervisor.devices.virtio.vsock.UnixSocketBackend;
+import dev.jwsl.hypervisor.devices.virtio.vsock.VsockDevice;
 import dev.jwsl.hypervisor.devices.legacy.I8042;
 import dev.jwsl.hypervisor.devices.legacy.Uart8250;
 import dev.jwsl.hypervisor.kvm.Cap;
@@ -21,6 +25,8 @@ import dev.jwsl.hypervisor.memory.GuestMemoryException;
 import dev.jwsl.hypervisor.memory.MemoryRegion;
 import dev.jwsl.hypervisor.memory.MmapGuestMemory;
 import dev.jwsl.hypervisor.sys.EventFd;
+import dev.jwsl.hypervisor.virtio.VirtioDevice;
+import dev.jwsl.hypervisor.virtio.transport.MmioTransport;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -41,6 +47,10 @@ final class VmBuilder {
     private Vm vm;
     private GuestMemory memory;
     private final IoBus ioBus = new IoBus();
+    private final MmioBus mmioBus = new MmioBus();
+    private final List<AutoCloseable> devices = new ArrayList<>();
+    /** {@code virtio_mmio.device=} parameters, one per attached virtio device. */
+    private final List<String> deviceParams = new ArrayList<>();
     private Uart8250 console;
     private final List<Vcpu> vcpus = new ArrayList<>();
 
@@ -54,10 +64,11 @@ final class VmBuilder {
             openKvm();
             createVm();
             attachMemory();
-            long entry = loadKernel();
             attachLegacyDevices();
+            attachVirtioDevices();
+            long entry = loadKernel();
             createVcpus(entry);
-            machine = new VirtualMachine(kvm, vm, memory, vcpus, ioBus, console, eventFds);
+            machine = new VirtualMachine(kvm, vm, memory, vcpus, ioBus, mmioBus, console, eventFds, devices);
             return machine;
         } catch (KvmException e) {
             closeAll();
@@ -133,8 +144,20 @@ final class VmBuilder {
         }
     }
 
+    /**
+     * The configured command line with the virtio-mmio device declarations in front (so that a
+     * {@code --} in the user's part cannot turn them into init arguments).
+     */
+    private String cmdline() {
+        List<String> parts = new ArrayList<>(deviceParams);
+        if (config.cmdline() != null && !config.cmdline().isBlank()) {
+            parts.add(config.cmdline());
+        }
+        return String.join(" ", parts);
+    }
+
     private long loadKernel() {
-        return LinuxBoot.load(memory, config.kernel(), config.initrd(), config.cmdline(), config.cpus());
+        return LinuxBoot.load(memory, config.kernel(), config.initrd(), cmdline(), config.cpus());
     }
 
     private void attachLegacyDevices() {
@@ -147,6 +170,41 @@ final class VmBuilder {
         ioBus.register(I8042.BASE, I8042.LENGTH, new I8042(() -> machine.end(new StopReason.GuestReset(machine.isGuestReady()))));
         ioBus.register(InitPort.PORT, InitPort.LENGTH, new InitPort(
                 status -> machine.end(new StopReason.GuestExit(status)), () -> machine.guestReady()));
+    }
+
+    private void attachVirtioDevices() {
+        attachVirtio(new RngDevice(), "virtio-rng");
+        if (config.vsock() != null) {
+            VmConfig.Vsock v = config.vsock();
+            if (v.guestCid() < 3 || v.guestCid() > 0xffff_fffeL) {
+                throw new VmStartException(VmStartException.Reason.CONFIG, "vsock guest CID must be 3..4294967294", null);
+            }
+            attachVirtio(new VsockDevice(v.guestCid(), new UnixSocketBackend(v.udsPath())), "virtio-vsock");
+        }
+    }
+
+    /**
+     * Puts {@code device} behind a virtio-mmio transport in the next 4 KiB window of the MMIO gap
+     * with the next free interrupt line (an irqfd), gives each queue an ioeventfd, and declares
+     * it on the kernel command line.
+     */
+    private void attachVirtio(VirtioDevice device, String name) {
+        int index = deviceParams.size();
+        long base = Layout.VIRTIO_MMIO_BASE + index * Layout.VIRTIO_MMIO_SIZE;
+        int irq = Layout.VIRTIO_IRQ_BASE + index;
+        if (irq > Layout.VIRTIO_IRQ_LAST) {
+            throw new VmStartException(VmStartException.Reason.CONFIG, "too many virtio devices", null);
+        }
+        EventFd irqFd = new EventFd(0);
+        eventFds.add(irqFd);
+        built.add(irqFd);
+        vm.registerIrqfd(irqFd.fd(), irq);
+        MmioTransport transport = new MmioTransport(device, memory, irqFd::signal);
+        built.add(transport);
+        devices.add(transport);
+        transport.attachIoeventfds(vm::registerIoeventfd, base, name);
+        mmioBus.register(base, Layout.VIRTIO_MMIO_SIZE, transport);
+        deviceParams.add("virtio_mmio.device=4K@0x%x:%d".formatted(base, irq));
     }
 
     private void createVcpus(long entry) {

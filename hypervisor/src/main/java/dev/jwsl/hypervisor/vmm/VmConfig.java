@@ -8,14 +8,44 @@ import java.nio.file.Path;
  *
  * @param kernel       bzImage or ELF vmlinux
  * @param initrd       initramfs, or null
- * @param cmdline      the full kernel command line
+ * @param cmdline      the kernel command line; the builder puts its {@code virtio_mmio.device=}
+ *                     declarations in front
  * @param memoryBytes  guest RAM
  * @param cpus         vCPU count
  * @param consoleOut   where the serial console's output goes
+ * @param vsock        a virtio-vsock device, or null for none
  */
-public record VmConfig(Path kernel, Path initrd, String cmdline, long memoryBytes, int cpus, OutputStream consoleOut) {
+public record VmConfig(Path kernel, Path initrd, String cmdline, long memoryBytes, int cpus, OutputStream consoleOut,
+                       Vsock vsock) {
     /** Smallest RAM jwsl will boot a kernel in. */
     public static final long MIN_MEMORY = 32L << 20;
     /** Most vCPUs: KVM's usual limit is far higher, the MP table's is {@link dev.jwsl.hypervisor.boot.MpTable#MAX_CPUS}. */
     public static final int MAX_CPUS = 64;
+
+    /** A VM without vsock. */
+    public VmConfig(Path kernel, Path initrd, String cmdline, long memoryBytes, int cpus, OutputStream consoleOut) {
+        this(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, null);
+    }
+
+    /** This configuration with a vsock device. */
+    public VmConfig withVsock(Vsock vsock) {
+        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock);
+    }
+
+    /**
+     * A virtio-vsock device with Firecracker's hybrid Unix-socket host side (see
+     * {@code devices.virtio.vsock}): guest connections to host port P go to {@code udsPath_P};
+     * host clients connect to {@code udsPath} and send {@code CONNECT <port>\n}.
+     *
+     * @param udsPath  the host Unix socket path
+     * @param guestCid the guest's context id, 3 or more
+     */
+    public record Vsock(Path udsPath, long guestCid) {
+        /** The guest CID when none is given. */
+        public static final long DEFAULT_GUEST_CID = 3;
+
+        public Vsock(Path udsPath) {
+            this(udsPath, DEFAULT_GUEST_CID);
+        }
+    }
 }

@@ -30,6 +30,8 @@ class GuestCommandTest {
         assertEquals("\"" + GuestCommand.STDIN_PARAM + "\"", define(h, "JWSL_STDIN_PARAM"));
         assertEquals("\"" + GuestCommand.TERM_PARAM + "\"", define(h, "JWSL_TERM_PARAM"));
         assertEquals("\"" + GuestCommand.WINSIZE_PARAM + "\"", define(h, "JWSL_WINSIZE_PARAM"));
+        assertEquals("\"" + GuestCommand.MODE_PARAM + "\"", define(h, "JWSL_MODE_PARAM"));
+        assertEquals("\"" + GuestCommand.MODE_RELAY + "\"", define(h, "JWSL_MODE_RELAY"));
         assertEquals(GuestCommand.ESCAPE, Integer.decode(define(h, "JWSL_INPUT_ESCAPE")));
         assertEquals(GuestCommand.EOF, Integer.decode(define(h, "JWSL_INPUT_EOF")));
         assertEquals(InitPort.PORT, Integer.decode(define(h, "JWSL_INIT_PORT")));

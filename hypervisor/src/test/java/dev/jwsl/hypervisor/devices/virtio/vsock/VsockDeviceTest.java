@@ -1,0 +1,343 @@
+package dev.jwsl.hypervisor.devices.virtio.vsock;
+
+import dev.jwsl.hypervisor.memory.MmapGuestMemory;
+import dev.jwsl.hypervisor.testutil.MockQueue;
+import dev.jwsl.hypervisor.testutil.MockQueue.Seg;
+import dev.jwsl.hypervisor.virtio.Queue;
+import dev.jwsl.hypervisor.virtio.VirtioInterrupt;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static dev.jwsl.hypervisor.devices.virtio.vsock.VsockConstants.*;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+@Timeout(30)
+class VsockDeviceTest {
+    private static final int GUEST_PORT = 5000;
+
+    @TempDir
+    Path dir;
+
+    private final MmapGuestMemory memory = MockQueue.memory();
+    private final MockQueue rx = new MockQueue(memory, 64, 0x10000, 0x100000);
+    private final MockQueue tx = new MockQueue(memory, 64, 0x20000, 0x500000);
+    private final MockQueue ev = new MockQueue(memory, 64, 0x30000, 0xf00000);
+    private final Map<Integer, Long> rxBuffers = new HashMap<>();
+    private final AtomicInteger interrupts = new AtomicInteger();
+    private final AtomicInteger needsReset = new AtomicInteger();
+    private VsockDevice device;
+    private UnixSocketBackend backend;
+
+    @BeforeEach
+    void activate() {
+        backend = new UnixSocketBackend(dir.resolve("v.sock"));
+        device = new VsockDevice(3, backend);
+        List<Queue> queues = List.of(rx.deviceQueue(QUEUE_SIZE, 0), tx.deviceQueue(QUEUE_SIZE, 0), ev.deviceQueue(QUEUE_SIZE, 0));
+        device.activate(memory, queues, new VirtioInterrupt() {
+            @Override public void signalUsed(int queue) { interrupts.incrementAndGet(); }
+            @Override public void signalConfigChange() { }
+            @Override public void signalNeedsReset(Exception cause) { needsReset.incrementAndGet(); }
+        });
+        giveRx(16);
+    }
+
+    @AfterEach
+    void close() {
+        device.close();
+        memory.close();
+    }
+
+    // ---- driver side ---------------------------------------------------------------------------
+
+    private void giveRx(int n) {
+        for (int i = 0; i < n; i++) {
+            MockQueue.Chain c = rx.add(Seg.writable(VsockPacket.HDR_SIZE + 4096));
+            rxBuffers.put(c.head(), c.addresses().getFirst());
+        }
+        device.queueNotify(RXQ);
+    }
+
+    private VsockPacket fromGuest(int op, int hostPort) {
+        return new VsockPacket().srcCid(3).dstCid(HOST_CID).srcPort(GUEST_PORT).dstPort(hostPort)
+                .type(TYPE_STREAM).op(op).bufAlloc(64 << 10).fwdCnt(0);
+    }
+
+    private void send(VsockPacket p) {
+        byte[] h = p.header();
+        byte[] all = new byte[h.length + p.payload().length];
+        System.arraycopy(h, 0, all, 0, h.length);
+        System.arraycopy(p.payload(), 0, all, h.length, p.payload().length);
+        sendRaw(all);
+    }
+
+    private void sendRaw(byte[] bytes) {
+        tx.add(Seg.readable(bytes));
+        device.queueNotify(TXQ);
+    }
+
+    private Optional<VsockPacket> pollRx(long millis) throws InterruptedException {
+        long end = System.nanoTime() + millis * 1_000_000;
+        do {
+            Optional<MockQueue.Used> u = rx.nextUsed();
+            if (u.isPresent()) {
+                long at = rxBuffers.get(u.get().id());
+                VsockPacket p = new VsockPacket(rx.read(at, VsockPacket.HDR_SIZE));
+                assertEquals(VsockPacket.HDR_SIZE + p.len(), u.get().length());
+                p.payload(rx.read(at + VsockPacket.HDR_SIZE, p.len()));
+                giveRx(1); // keep the guest's RX ring stocked
+                return Optional.of(p);
+            }
+            Thread.sleep(2);
+        } while (System.nanoTime() < end);
+        return Optional.empty();
+    }
+
+    private VsockPacket awaitRx() throws InterruptedException {
+        return pollRx(5000).orElseThrow(() -> new AssertionError("no packet for the guest"));
+    }
+
+    private VsockPacket awaitOp(int op) throws InterruptedException {
+        while (true) {
+            VsockPacket p = awaitRx();
+            if (p.op() == op) {
+                return p;
+            }
+        }
+    }
+
+    private static byte[] ascii(String s) {
+        return s.getBytes(StandardCharsets.US_ASCII);
+    }
+
+    private static String readN(SocketChannel c, int n) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(n);
+        while (b.hasRemaining()) {
+            if (c.read(b) < 0) {
+                break;
+            }
+        }
+        return new String(b.array(), 0, b.position(), StandardCharsets.US_ASCII);
+    }
+
+    private ServerSocketChannel hostListener(int port) throws IOException {
+        ServerSocketChannel s = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        s.bind(UnixDomainSocketAddress.of(dir.resolve("v.sock_" + port)));
+        return s;
+    }
+
+    /** Opens a guest-initiated connection to host port 1234; returns the host's end. */
+    private SocketChannel connectFromGuest(ServerSocketChannel server, int guestBufAlloc) throws Exception {
+        send(fromGuest(OP_REQUEST, 1234).bufAlloc(guestBufAlloc));
+        VsockPacket r = awaitRx();
+        assertEquals(OP_RESPONSE, r.op(), r.toString());
+        assertEquals(1234, r.srcPort());
+        assertEquals(GUEST_PORT, r.dstPort());
+        assertEquals(3, r.dstCid());
+        assertEquals(CONN_BUF_SIZE, r.bufAlloc());
+        return server.accept();
+    }
+
+    // ---- tests ---------------------------------------------------------------------------------
+
+    @Test
+    void configSpaceHoldsTheGuestCid() {
+        byte[] b = new byte[8];
+        device.readConfig(0, b);
+        assertArrayEquals(new byte[] {3, 0, 0, 0, 0, 0, 0, 0}, b);
+    }
+
+    @Test
+    void guestConnectsAndDataFlowsBothWays() throws Exception {
+        try (ServerSocketChannel server = hostListener(1234); SocketChannel host = connectFromGuest(server, 64 << 10)) {
+            send(fromGuest(OP_RW, 1234).payload(ascii("hello")));
+            assertEquals("hello", readN(host, 5));
+            host.write(ByteBuffer.wrap(ascii("world")));
+            VsockPacket p = awaitOp(OP_RW);
+            assertEquals("world", new String(p.payload(), StandardCharsets.US_ASCII));
+            assertEquals(5, p.fwdCnt(), "our fwd_cnt counts the 5 bytes written to the host");
+            send(fromGuest(OP_SHUTDOWN, 1234).flags(SHUTDOWN_RCV | SHUTDOWN_SEND));
+            assertEquals(OP_RST, awaitOp(OP_RST).op());
+            assertEquals(-1, host.read(ByteBuffer.allocate(1)), "the host sees end of stream");
+            assertEquals(0, device.connectionCount());
+        }
+    }
+
+    @Test
+    void hostCloseBecomesShutdownThenRst() throws Exception {
+        try (ServerSocketChannel server = hostListener(1234); SocketChannel host = connectFromGuest(server, 64 << 10)) {
+            host.write(ByteBuffer.wrap(ascii("bye")));
+            host.shutdownOutput();
+            assertEquals("bye", new String(awaitOp(OP_RW).payload(), StandardCharsets.US_ASCII));
+            VsockPacket s = awaitOp(OP_SHUTDOWN);
+            assertEquals(SHUTDOWN_SEND, s.flags());
+            send(fromGuest(OP_RW, 1234).payload(ascii("late reply")));
+            assertEquals("late reply", readN(host, 10), "the other direction still works");
+            send(fromGuest(OP_SHUTDOWN, 1234).flags(SHUTDOWN_SEND));
+            awaitOp(OP_RST);
+            assertEquals(0, device.connectionCount());
+        }
+    }
+
+    @Test
+    void refusedAndUnknownConnectionsGetRst() throws Exception {
+        send(fromGuest(OP_REQUEST, 9999));
+        VsockPacket r = awaitRx();
+        assertEquals(OP_RST, r.op());
+        assertEquals(9999, r.srcPort());
+        assertEquals(GUEST_PORT, r.dstPort());
+        send(fromGuest(OP_RW, 4321).payload(ascii("x")));
+        assertEquals(OP_RST, awaitRx().op());
+        send(fromGuest(OP_RST, 4321));
+        assertTrue(pollRx(100).isEmpty(), "no reply to an RST");
+    }
+
+    @Test
+    void garbageIsDroppedWithoutHarm() throws Exception {
+        sendRaw(new byte[10]); // shorter than a header
+        byte[] lying = fromGuest(OP_RW, 1234).len(1000).header(); // len beyond the buffer
+        sendRaw(lying);
+        byte[] huge = fromGuest(OP_RW, 1234).len(-1).header();
+        sendRaw(huge);
+        sendRaw(fromGuest(OP_REQUEST, 1234).srcCid(7).header()); // spoofed source CID
+        assertTrue(pollRx(100).isEmpty());
+        assertEquals(4, tx.usedIdx(), "every TX buffer is returned");
+        send(fromGuest(OP_REQUEST, 1234).type(2)); // SEQPACKET: not offered
+        assertEquals(OP_RST, awaitRx().op());
+        assertEquals(0, needsReset.get());
+        send(fromGuest(OP_REQUEST, 9999));
+        assertEquals(OP_RST, awaitRx().op(), "the device still works");
+    }
+
+    @Test
+    void neverSendsTheGuestMoreThanItsCredit() throws Exception {
+        try (ServerSocketChannel server = hostListener(1234); SocketChannel host = connectFromGuest(server, 100)) {
+            host.write(ByteBuffer.wrap(new byte[300]));
+            int got = 0;
+            VsockPacket p;
+            while ((p = awaitRx()).op() == OP_RW) {
+                got += p.len();
+            }
+            assertEquals(OP_CREDIT_REQUEST, p.op(), p.toString());
+            assertEquals(100, got);
+            send(fromGuest(OP_CREDIT_UPDATE, 1234).bufAlloc(100).fwdCnt(100));
+            while (got < 200) {
+                p = awaitRx();
+                if (p.op() == OP_RW) {
+                    got += p.len();
+                }
+            }
+            assertEquals(200, got);
+            Optional<VsockPacket> more;
+            while ((more = pollRx(200)).isPresent()) {
+                assertTrue(more.get().op() != OP_RW, "data beyond credit: " + more.get());
+            }
+        }
+    }
+
+    @Test
+    void sendsCreditUpdateWhenTheGuestRunsLow() throws Exception {
+        try (ServerSocketChannel server = hostListener(1234); SocketChannel host = connectFromGuest(server, 64 << 10)) {
+            for (int i = 0; i < CONN_BUF_SIZE / MAX_PKT_PAYLOAD; i++) {
+                send(fromGuest(OP_RW, 1234).payload(new byte[MAX_PKT_PAYLOAD]));
+            }
+            // The guest has used all its credit; once the host drains the data it must get enough back.
+            assertEquals(CONN_BUF_SIZE, readN(host, CONN_BUF_SIZE).length());
+            VsockPacket p;
+            do {
+                p = awaitOp(OP_CREDIT_UPDATE);
+                assertEquals(CONN_BUF_SIZE, p.bufAlloc());
+            } while (CONN_BUF_SIZE - (CONN_BUF_SIZE - p.fwdCnt()) < CREDIT_UPDATE_THRESHOLD);
+            send(fromGuest(OP_RW, 1234).payload(new byte[MAX_PKT_PAYLOAD]));
+            assertEquals(MAX_PKT_PAYLOAD, readN(host, MAX_PKT_PAYLOAD).length(), "the new credit is real");
+            assertEquals(1, device.connectionCount());
+        }
+    }
+
+    @Test
+    void dataBeyondOurCreditResetsTheConnection() throws Exception {
+        try (ServerSocketChannel server = hostListener(1234); SocketChannel host = connectFromGuest(server, 64 << 10)) {
+            // The host never reads: once its socket buffer and ours are full, the guest is over credit.
+            for (int i = 0; i < 64 && device.connectionCount() > 0; i++) {
+                send(fromGuest(OP_RW, 1234).payload(new byte[MAX_PKT_PAYLOAD]));
+            }
+            assertEquals(0, device.connectionCount());
+            awaitOp(OP_RST);
+        }
+    }
+
+    @Test
+    void hostInitiatedConnection() throws Exception {
+        try (SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(backend.path()))) {
+            client.write(ByteBuffer.wrap(ascii("CONNECT 52\n")));
+            VsockPacket req = awaitRx();
+            assertEquals(OP_REQUEST, req.op());
+            assertEquals(52, req.dstPort());
+            assertEquals(FIRST_HOST_PORT, req.srcPort());
+            send(new VsockPacket().srcCid(3).dstCid(HOST_CID).srcPort(52).dstPort(req.srcPort()).type(TYPE_STREAM)
+                    .op(OP_RESPONSE).bufAlloc(4096));
+            String ok = "OK " + FIRST_HOST_PORT + "\n";
+            assertEquals(ok, readN(client, ok.length()));
+            client.write(ByteBuffer.wrap(ascii("ping")));
+            VsockPacket p = awaitOp(OP_RW);
+            assertEquals("ping", new String(p.payload(), StandardCharsets.US_ASCII));
+            send(new VsockPacket().srcCid(3).dstCid(HOST_CID).srcPort(52).dstPort(req.srcPort()).type(TYPE_STREAM)
+                    .op(OP_RW).bufAlloc(4096).payload(ascii("pong")));
+            assertEquals("pong", readN(client, 4));
+            send(new VsockPacket().srcCid(3).dstCid(HOST_CID).srcPort(52).dstPort(req.srcPort()).type(TYPE_STREAM)
+                    .op(OP_RST));
+            assertEquals(-1, client.read(ByteBuffer.allocate(1)));
+        }
+    }
+
+    @Test
+    void aRefusedHostConnectionIsClosedWithoutOk() throws Exception {
+        try (SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(backend.path()))) {
+            client.write(ByteBuffer.wrap(ascii("CONNECT 53\n")));
+            VsockPacket req = awaitRx();
+            send(new VsockPacket().srcCid(3).dstCid(HOST_CID).srcPort(53).dstPort(req.srcPort()).type(TYPE_STREAM)
+                    .op(OP_RST));
+            assertEquals(-1, client.read(ByteBuffer.allocate(16)));
+        }
+    }
+
+    @Test
+    void aBadConnectLineIsClosed() throws Exception {
+        try (SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(backend.path()))) {
+            client.write(ByteBuffer.wrap(ascii("HELLO\n")));
+            assertEquals(-1, client.read(ByteBuffer.allocate(16)));
+            assertTrue(pollRx(100).isEmpty());
+        }
+    }
+
+    @Test
+    void parsesConnectLines() {
+        assertEquals(52, UnixSocketBackend.parseConnect("CONNECT 52"));
+        assertEquals(-1, UnixSocketBackend.parseConnect("CONNECT 4294967295"));
+        assertEquals(null, UnixSocketBackend.parseConnect("CONNECT 4294967296"));
+        assertEquals(null, UnixSocketBackend.parseConnect("CONNECT -1"));
+        assertEquals(null, UnixSocketBackend.parseConnect("connect 52"));
+        if (UnixSocketBackend.parseConnect("CONNECT ") != null) {
+            fail();
+        }
+    }
+}
