@@ -4,8 +4,8 @@
 jwsl_java_home() {
   local c
   for c in "${JAVA_HOME:-}" /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/java-25-openjdk-amd64; do
-    if [ -n "$c" ] && [ -x "$c/bin/java" ] && \
-       "$c/bin/java" -XshowSettings:properties -version 2>&1 | grep -q 'java.specification.version = 2[5-9]'; then
+    # The JDK's release file names its version: no JVM start just to ask (every wsl call sources this).
+    if [ -n "$c" ] && [ -x "$c/bin/java" ] && grep -qs '^JAVA_VERSION="2[5-9]' "$c/release"; then
       export JAVA_HOME=$c
       # Maven 3.8's Guice/Guava touch sun.misc.Unsafe: silence JDK 24+'s warnings about it.
       export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
