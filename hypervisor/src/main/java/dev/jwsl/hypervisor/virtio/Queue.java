@@ -52,10 +52,12 @@ public final class Queue {
         this.size = maxSize;
     }
 
+    /** QueueNumMax: the largest size the device supports. */
     public int maxSize() {
         return maxSize;
     }
 
+    /** The queue size in use (the driver's QueueNum). */
     public int size() {
         return size;
     }
@@ -65,34 +67,42 @@ public final class Queue {
         this.size = size;
     }
 
+    /** QueueReady: the driver enabled this queue. */
     public boolean ready() {
         return ready;
     }
 
+    /** Sets QueueReady. */
     public void setReady(boolean ready) {
         this.ready = ready;
     }
 
+    /** Guest address of the descriptor table (QueueDesc). */
     public long descTable() {
         return descTable;
     }
 
+    /** Sets QueueDesc. */
     public void setDescTable(long gpa) {
         this.descTable = gpa;
     }
 
+    /** Guest address of the available ring (QueueDriver). */
     public long availRing() {
         return availRing;
     }
 
+    /** Sets QueueDriver. */
     public void setAvailRing(long gpa) {
         this.availRing = gpa;
     }
 
+    /** Guest address of the used ring (QueueDevice). */
     public long usedRing() {
         return usedRing;
     }
 
+    /** Sets QueueDevice. */
     public void setUsedRing(long gpa) {
         this.usedRing = gpa;
     }

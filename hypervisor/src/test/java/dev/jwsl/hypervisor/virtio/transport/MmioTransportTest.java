@@ -245,6 +245,46 @@ class MmioTransportTest {
     }
 
     @Test
+    void ioeventfdNotificationsReachTheDeviceOnTheirOwnThread() throws Exception {
+        List<long[]> registered = new ArrayList<>();
+        t.attachIoeventfds((fd, address, length, datamatch) -> registered.add(new long[] {fd, address, length, datamatch}),
+                0xd000_0000L, "test");
+        assertEquals(2, registered.size(), "one per queue");
+        assertEquals(0xd000_0000L + QUEUE_NOTIFY, registered.get(1)[1]);
+        assertEquals(4, registered.get(1)[2]);
+        assertEquals(1, registered.get(1)[3], "datamatch is the queue index");
+        negotiate(VirtioFeatures.bit(VirtioFeatures.F_VERSION_1));
+        MockQueue mock = new MockQueue(memory, 16);
+        setUpQueue(0, mock, 16);
+        write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+        mock.add(Seg.readable(new byte[3]));
+        MemorySegment one = arena.allocate(ValueLayout.JAVA_LONG);
+        one.set(ValueLayout.JAVA_LONG, 0, 1);
+        dev.jwsl.hypervisor.sys.LibC.write((int) registered.getFirst()[0], one, "eventfd"); // what KVM does
+        long end = System.nanoTime() + 5_000_000_000L;
+        Optional<MockQueue.Used> used;
+        while ((used = mock.nextUsed()).isEmpty() && System.nanoTime() < end) {
+            Thread.sleep(1);
+        }
+        assertEquals(new MockQueue.Used(0, 3), used.orElseThrow());
+        t.close(); // stops and joins the notifier threads
+    }
+
+    @Test
+    void registrationFailureFallsBackToExits() {
+        t.attachIoeventfds((fd, address, length, datamatch) -> {
+            throw new IllegalStateException("no ioeventfd here");
+        }, 0, "test");
+        negotiate(VirtioFeatures.bit(VirtioFeatures.F_VERSION_1));
+        MockQueue mock = new MockQueue(memory, 16);
+        setUpQueue(0, mock, 16);
+        write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+        mock.add(Seg.readable(new byte[2]));
+        write(QUEUE_NOTIFY, 0);
+        assertEquals(new MockQueue.Used(0, 2), mock.nextUsed().orElseThrow());
+    }
+
+    @Test
     void registersNeedAlignedWordAccessButConfigSpaceTakesAnyWidth() {
         MemorySegment b = arena.allocate(1);
         t.read(MAGIC_VALUE, b);

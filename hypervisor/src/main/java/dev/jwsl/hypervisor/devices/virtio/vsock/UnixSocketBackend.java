@@ -42,10 +42,15 @@ public final class UnixSocketBackend implements VsockBackend {
         if (server != null || closed) {
             return;
         }
-        Files.deleteIfExists(path); // a stale socket from an earlier VM
-        server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
-        server.bind(UnixDomainSocketAddress.of(path));
-        ServerSocketChannel s = server;
+        deleteStaleSocket(path);
+        ServerSocketChannel s = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        try {
+            s.bind(UnixDomainSocketAddress.of(path));
+        } catch (IOException e) {
+            s.close();
+            throw e;
+        }
+        server = s; // only a socket we bound is deleted on close
         Thread.ofPlatform().daemon().name("vsock-listener").start(() -> {
             while (!closed) {
                 try {
@@ -59,6 +64,15 @@ public final class UnixSocketBackend implements VsockBackend {
                 }
             }
         });
+    }
+
+    /** Removes a socket left by an earlier VM; anything else at the path is left for bind to refuse. */
+    private static void deleteStaleSocket(Path path) throws IOException {
+        final int sIfMt = 0170000, sIfSock = 0140000; // sys/stat.h
+        if (Files.exists(path, java.nio.file.LinkOption.NOFOLLOW_LINKS)
+                && ((int) Files.getAttribute(path, "unix:mode", java.nio.file.LinkOption.NOFOLLOW_LINKS) & sIfMt) == sIfSock) {
+            Files.delete(path);
+        }
     }
 
     private static void handshake(SocketChannel client, Listener listener) {

@@ -28,6 +28,8 @@ final class VsockConstants {
     static final int CONN_BUF_SIZE = 256 << 10;
     /** Send CREDIT_UPDATE once the guest believes less than this much of our buffer is free. */
     static final int CREDIT_UPDATE_THRESHOLD = 64 << 10;
+    /** Most open connections per device; more are refused with RST (bounds host threads and sockets). */
+    static final int MAX_CONNECTIONS = 1024;
     /** First local port for host-initiated connections (Firecracker uses 1 << 30 too). */
     static final int FIRST_HOST_PORT = 1 << 30;
 

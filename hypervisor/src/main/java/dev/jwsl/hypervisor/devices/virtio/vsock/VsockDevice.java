@@ -12,7 +12,7 @@ import java.io.IOException;
 import java.nio.channels.SocketChannel;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -34,7 +34,8 @@ public final class VsockDevice implements VirtioDevice {
 
     private final long guestCid;
     private final VsockBackend backend;
-    private final Map<Long, VsockConnection> connections = new HashMap<>();
+    /** Open connections, in the order data is served: one that just sent goes to the back (round robin). */
+    private final Map<Long, VsockConnection> connections = new LinkedHashMap<>();
     private final ArrayDeque<Pending> control = new ArrayDeque<>();
     private Queue rxq;
     private Queue txq;
@@ -225,6 +226,10 @@ public final class VsockDevice implements VirtioDevice {
 
     /** A guest REQUEST for a port with no connection: connect to the host socket, RESPONSE or RST. */
     private void guestConnect(VsockPacket p) {
+        if (connections.size() >= MAX_CONNECTIONS) {
+            rstReply(p);
+            return;
+        }
         SocketChannel channel;
         try {
             channel = backend.connect(p.dstPort());
@@ -246,7 +251,7 @@ public final class VsockDevice implements VirtioDevice {
 
     /** A host client asked for guest port {@code guestPort} (backend listener thread). */
     synchronized void hostConnect(int guestPort, SocketChannel channel) {
-        if (!active) {
+        if (!active || connections.size() >= MAX_CONNECTIONS) {
             UnixSocketBackend.closeQuietly(channel);
             return;
         }
@@ -412,6 +417,8 @@ public final class VsockDevice implements VirtioDevice {
                     conn.toGuestOffset += n;
                     conn.rxCnt += n;
                     p = header(conn.hostPort, conn.guestPort).op(OP_RW).payload(data);
+                    connections.remove(conn.key()); // to the back of the line
+                    connections.put(conn.key(), conn);
                     if (conn.pendingToGuest() == 0) {
                         maybeShutdown(conn);
                         notifyAll();

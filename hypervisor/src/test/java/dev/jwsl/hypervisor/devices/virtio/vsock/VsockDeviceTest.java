@@ -330,6 +330,21 @@ class VsockDeviceTest {
     }
 
     @Test
+    void aStaleSocketIsReplacedButAFileIsNot() throws Exception {
+        Path stale = dir.resolve("stale.sock");
+        ServerSocketChannel.open(StandardProtocolFamily.UNIX).bind(UnixDomainSocketAddress.of(stale)).close();
+        try (UnixSocketBackend b = new UnixSocketBackend(stale)) {
+            b.start((port, channel) -> { });
+            SocketChannel.open(UnixDomainSocketAddress.of(stale)).close();
+        }
+        Path file = java.nio.file.Files.writeString(dir.resolve("file"), "keep me");
+        try (UnixSocketBackend b = new UnixSocketBackend(file)) {
+            org.junit.jupiter.api.Assertions.assertThrows(IOException.class, () -> b.start((port, channel) -> { }));
+        }
+        assertEquals("keep me", java.nio.file.Files.readString(file));
+    }
+
+    @Test
     void parsesConnectLines() {
         assertEquals(52, UnixSocketBackend.parseConnect("CONNECT 52"));
         assertEquals(-1, UnixSocketBackend.parseConnect("CONNECT 4294967295"));
