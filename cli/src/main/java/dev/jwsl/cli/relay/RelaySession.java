@@ -3,6 +3,7 @@ package dev.jwsl.cli.relay;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
@@ -10,6 +11,10 @@ import java.nio.ByteOrder;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * One command in the guest, client side: connects through the VMM's hybrid-vsock socket to the
@@ -17,6 +22,9 @@ import java.nio.file.Path;
  * streams until EXIT.
  */
 public final class RelaySession implements AutoCloseable {
+    /** How long the guest may take to accept a connection (the VM is already up). */
+    static final long HANDSHAKE_TIMEOUT_MS = 10_000;
+
     private final SocketChannel channel;
     private final Object writeLock = new Object();
 
@@ -31,17 +39,38 @@ public final class RelaySession implements AutoCloseable {
         }
     }
 
-    /** Connects to guest port {@code port} through the hybrid-vsock socket {@code vsockSocket}. */
+    /**
+     * Connects to guest port {@code port} through the hybrid-vsock socket {@code vsockSocket}. A
+     * guest that does not answer within {@link #HANDSHAKE_TIMEOUT_MS} is an error, not a hang.
+     */
     public static RelaySession connect(Path vsockSocket, int port) throws IOException {
         SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
         try {
             ch.connect(UnixDomainSocketAddress.of(vsockSocket));
             ch.write(ByteBuffer.wrap(("CONNECT " + port + "\n").getBytes(StandardCharsets.US_ASCII)));
-            String reply = readLine(ch);
-            if (!reply.startsWith("OK ")) {
-                throw new RelayException("the VM refused the connection to port " + port + ": " + reply);
+            CompletableFuture<String> reply = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return readLine(ch);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }, Thread::startVirtualThread);
+            String line = reply.get(HANDSHAKE_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+            if (!line.startsWith("OK ")) {
+                throw new RelayException("the VM refused the connection to port " + port + ": " + line);
             }
             return new RelaySession(ch);
+        } catch (TimeoutException e) {
+            ch.close();
+            throw new RelayException("the VM did not answer on vsock port " + port + " within "
+                    + HANDSHAKE_TIMEOUT_MS / 1000 + " s");
+        } catch (ExecutionException e) {
+            ch.close();
+            throw e.getCause() instanceof UncheckedIOException u ? u.getCause() : new IOException(e.getCause());
+        } catch (InterruptedException e) {
+            ch.close();
+            Thread.currentThread().interrupt();
+            throw new RelayException("interrupted while connecting to the VM");
         } catch (IOException e) {
             ch.close();
             throw e;
