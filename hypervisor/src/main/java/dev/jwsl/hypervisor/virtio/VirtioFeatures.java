@@ -20,4 +20,7 @@ public final class VirtioFeatures {
     public static boolean has(long features, int bit) {
         return (features & bit(bit)) != 0;
     }
+
+    /** What every jwsl device offers of the ring and transport features (6. Reserved Feature Bits). */
+    public static final long TRANSPORT = bit(F_VERSION_1) | bit(RING_F_EVENT_IDX) | bit(RING_F_INDIRECT_DESC);
 }

@@ -45,8 +45,7 @@ public final class RngDevice implements VirtioDevice {
 
     @Override
     public long availableFeatures() {
-        return VirtioFeatures.bit(VirtioFeatures.F_VERSION_1) | VirtioFeatures.bit(VirtioFeatures.RING_F_EVENT_IDX)
-                | VirtioFeatures.bit(VirtioFeatures.RING_F_INDIRECT_DESC);
+        return VirtioFeatures.TRANSPORT;
     }
 
     @Override

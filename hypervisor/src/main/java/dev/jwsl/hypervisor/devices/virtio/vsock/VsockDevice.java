@@ -60,8 +60,7 @@ public final class VsockDevice implements VirtioDevice {
     @Override
     public long availableFeatures() {
         // N.B. no VIRTIO_VSOCK_F_SEQPACKET: stream sockets only
-        return VirtioFeatures.bit(VirtioFeatures.F_VERSION_1) | VirtioFeatures.bit(VirtioFeatures.RING_F_EVENT_IDX)
-                | VirtioFeatures.bit(VirtioFeatures.RING_F_INDIRECT_DESC);
+        return VirtioFeatures.TRANSPORT;
     }
 
     @Override
