@@ -2,8 +2,8 @@ package dev.jwsl.hypervisor.devices.virtio.vsock;
 
 import dev.jwsl.hypervisor.vmm.GuestCommand;
 import dev.jwsl.hypervisor.vmm.KernelCmdline;
+import dev.jwsl.hypervisor.testutil.OneCommandVm;
 import dev.jwsl.hypervisor.vmm.StopReason;
-import dev.jwsl.hypervisor.vmm.VirtualMachine;
 import dev.jwsl.hypervisor.vmm.VmConfig;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -59,20 +59,7 @@ class VirtioVsockIT {
             ByteArrayOutputStream console = new ByteArrayOutputStream();
             VmConfig config = new VmConfig(Path.of(kernel), initramfs, cmdline, 256L << 20, 1, console)
                     .withVsock(new VmConfig.Vsock(uds));
-            StopReason reason;
-            try (VirtualMachine vm = VirtualMachine.create(config)) {
-                Thread.ofPlatform().daemon().start(() -> {
-                    try {
-                        if (vm.awaitGuestReady()) {
-                            byte[] eof = GuestCommand.endOfInput();
-                            vm.console().receive(eof, 0, eof.length);
-                        }
-                    } catch (InterruptedException ignored) {
-                        // the VM is gone
-                    }
-                });
-                reason = vm.run();
-            }
+            StopReason reason = OneCommandVm.run(config);
             String out = console.toString(StandardCharsets.UTF_8);
             System.out.println("guest console:\n" + out);
             assertEquals(new StopReason.GuestExit(0), reason, out);
