@@ -79,18 +79,30 @@ final class ServiceClient implements AutoCloseable {
 
     /** Sends {@code request} and returns its response. */
     JwslMessage.Response call(java.util.function.LongFunction<JwslMessage.Request> request) throws IOException {
+        return call(request, p -> { });
+    }
+
+    /** Sends {@code request}, passes its {@link JwslMessage.Progress} frames on, returns its final response. */
+    JwslMessage.Response call(java.util.function.LongFunction<JwslMessage.Request> request,
+                              java.util.function.Consumer<JwslMessage.Progress> progress) throws IOException {
         JwslMessage.Request r = request.apply(nextTransaction++);
         ByteBuffer frame = MessageCodec.encode(r);
         while (frame.hasRemaining()) {
             channel.write(frame);
         }
-        ByteBuffer header = readFully(MessageCodec.HEADER);
-        ByteBuffer payload = readFully(MessageCodec.payloadLength(header));
-        JwslMessage m = MessageCodec.decode(header, payload);
-        if (!(m instanceof JwslMessage.Response resp) || m.transactionId() != r.transactionId()) {
-            throw new IOException("the jwsl service sent an unexpected reply: " + m);
+        while (true) {
+            ByteBuffer header = readFully(MessageCodec.HEADER);
+            ByteBuffer payload = readFully(MessageCodec.payloadLength(header));
+            JwslMessage m = MessageCodec.decode(header, payload);
+            if (!(m instanceof JwslMessage.Response resp) || m.transactionId() != r.transactionId()) {
+                throw new IOException("the jwsl service sent an unexpected reply: " + m);
+            }
+            if (resp instanceof JwslMessage.Progress p) {
+                progress.accept(p);
+            } else {
+                return resp;
+            }
         }
-        return resp;
     }
 
     private ByteBuffer readFully(int n) throws IOException {

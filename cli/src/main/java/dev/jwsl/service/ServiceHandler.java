@@ -1,19 +1,24 @@
 package dev.jwsl.service;
 
 import dev.jwsl.hypervisor.vmm.VmStartException;
+import dev.jwsl.service.distro.ArchiveException;
 import dev.jwsl.service.protocol.JwslMessage;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
 
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.concurrent.ExecutorService;
 
 /**
- * One client connection: maps requests onto {@link JwslService}. Slow work (booting) runs on
- * {@code blocking}, never on the event loop. A lease taken by this connection is released when
- * the connection closes; garbage closes the connection.
+ * One client connection: maps requests onto {@link JwslService}. Slow work (booting, importing)
+ * runs on {@code blocking}, never on the event loop. A lease taken by this connection is released
+ * when the connection closes; garbage closes the connection.
  */
 final class ServiceHandler extends SimpleChannelInboundHandler<JwslMessage> {
     private static final System.Logger LOG = System.getLogger(ServiceHandler.class.getName());
+    /** Progress frames at most this often: a terminal redraw, not a flood. */
+    private static final long PROGRESS_INTERVAL_NS = 100_000_000L;
 
     private final JwslService service;
     private final ExecutorService blocking;
@@ -25,38 +30,101 @@ final class ServiceHandler extends SimpleChannelInboundHandler<JwslMessage> {
         this.blocking = blocking;
     }
 
+    /** A request's work; what it returns is the reply. */
+    @FunctionalInterface
+    private interface Work {
+        JwslMessage.Response run() throws IOException, InterruptedException;
+    }
+
     @Override
     protected void channelRead0(ChannelHandlerContext ctx, JwslMessage msg) {
+        long tx = msg.transactionId();
         switch (msg) {
-            case JwslMessage.EnsureVm e -> blocking.execute(() -> {
-                JwslMessage reply;
-                try {
-                    JwslService.Lease l = service.ensureVm(e.transactionId());
-                    if (!keep(l)) {
-                        return;
-                    }
-                    reply = l.ready();
-                } catch (VmStartException ex) {
-                    reply = new JwslMessage.Error(e.transactionId(), ex.getMessage());
-                } catch (InterruptedException ex) {
-                    Thread.currentThread().interrupt();
-                    reply = new JwslMessage.Error(e.transactionId(), "the service is stopping");
-                } catch (RuntimeException ex) {
-                    LOG.log(System.Logger.Level.ERROR, "starting the VM failed", ex);
-                    reply = new JwslMessage.Error(e.transactionId(), "cannot start the VM: " + ex);
-                }
-                ctx.writeAndFlush(reply);
+            case JwslMessage.EnsureVm e -> later(ctx, tx, () -> {
+                JwslService.Lease l = service.ensureVm(tx, e.distro(), e.system());
+                return keep(l) ? l.ready() : null;
             });
-            case JwslMessage.Status s -> ctx.writeAndFlush(service.status(s.transactionId()));
-            case JwslMessage.Shutdown s -> blocking.execute(() -> {
+            case JwslMessage.Status s -> ctx.writeAndFlush(service.status(tx));
+            case JwslMessage.Shutdown s -> later(ctx, tx, () -> {
                 service.shutdown(s.force());
-                ctx.writeAndFlush(new JwslMessage.Done(s.transactionId()));
+                return new JwslMessage.Done(tx);
+            });
+            case JwslMessage.ListDistros l -> later(ctx, tx, () -> new JwslMessage.DistroList(tx, service.list()));
+            case JwslMessage.Import i -> later(ctx, tx, () -> {
+                service.importDistro(i.name(), Path.of(i.installDir()), Path.of(i.archive()), i.diskBytes(),
+                        progress(ctx, tx));
+                return new JwslMessage.Done(tx);
+            });
+            case JwslMessage.ImportInPlace i -> later(ctx, tx, () -> {
+                service.importInPlace(i.name(), Path.of(i.image()));
+                return new JwslMessage.Done(tx);
+            });
+            case JwslMessage.Export x -> later(ctx, tx, () -> {
+                service.export(x.name(), Path.of(x.output()), x.format(), progress(ctx, tx));
+                return new JwslMessage.Done(tx);
+            });
+            case JwslMessage.Unregister u -> later(ctx, tx, () -> {
+                service.unregister(u.name());
+                return new JwslMessage.Done(tx);
+            });
+            case JwslMessage.SetDefault d -> later(ctx, tx, () -> {
+                service.setDefault(d.name());
+                return new JwslMessage.Done(tx);
+            });
+            case JwslMessage.Terminate t -> later(ctx, tx, () -> {
+                service.terminate(t.name());
+                return new JwslMessage.Done(tx);
+            });
+            case JwslMessage.Manage m -> later(ctx, tx, () -> {
+                service.manage(m.name(), m.resizeBytes(), m.defaultUser());
+                return new JwslMessage.Done(tx);
             });
             case JwslMessage.Response r -> {
                 LOG.log(System.Logger.Level.WARNING, "client sent a response message: closing");
                 ctx.close();
             }
         }
+    }
+
+    /** Runs {@code work} off the event loop and replies with its result or a one-line error. */
+    private void later(ChannelHandlerContext ctx, long tx, Work work) {
+        blocking.execute(() -> {
+            JwslMessage.Response reply;
+            try {
+                reply = work.run();
+                if (reply == null) {
+                    return; // the client went away
+                }
+            } catch (VmStartException | IllegalArgumentException | IllegalStateException | ArchiveException e) {
+                reply = new JwslMessage.Error(tx, e.getMessage());
+            } catch (java.nio.file.NoSuchFileException e) {
+                reply = new JwslMessage.Error(tx, "no such file: " + e.getMessage());
+            } catch (java.nio.file.AccessDeniedException e) {
+                reply = new JwslMessage.Error(tx, "permission denied: " + e.getMessage());
+            } catch (IOException e) {
+                reply = new JwslMessage.Error(tx, e.getMessage());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                reply = new JwslMessage.Error(tx, "the service is stopping");
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.ERROR, "request failed", e);
+                reply = new JwslMessage.Error(tx, "internal error: " + e);
+            }
+            ctx.writeAndFlush(reply);
+        });
+    }
+
+    private static JwslService.Progress progress(ChannelHandlerContext ctx, long tx) {
+        long[] last = {0};
+        String[] lastPhase = {""};
+        return (phase, done, total) -> {
+            long now = System.nanoTime();
+            if (!phase.equals(lastPhase[0]) || done == total || now - last[0] >= PROGRESS_INTERVAL_NS) {
+                last[0] = now;
+                lastPhase[0] = phase;
+                ctx.writeAndFlush(new JwslMessage.Progress(tx, phase, done, total));
+            }
+        };
     }
 
     /** Keeps {@code l} for this connection, or releases it at once if the connection is gone. */

@@ -1,5 +1,6 @@
 package dev.jwsl.service;
 
+import dev.jwsl.service.distro.DistroRegistry;
 import dev.jwsl.service.protocol.JwslMessageDecoder;
 import dev.jwsl.service.protocol.JwslMessageEncoder;
 import io.netty.bootstrap.ServerBootstrap;
@@ -31,14 +32,14 @@ import java.util.logging.SimpleFormatter;
  * file), a Netty epoll server on a mode-0600 Unix socket in the user's private runtime
  * directory, the log in the state directory. Exits when its socket cannot be served.
  *
- * <p>Arguments: {@code KERNEL INITRD}, the images of the utility VM.
+ * <p>Arguments: {@code KERNEL INITRD TOOLS_IMAGE}, the images of the utility VM.
  */
 public final class ServiceMain {
     private ServiceMain() {}
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 2) {
-            System.err.println("usage: ServiceMain KERNEL INITRD");
+        if (args.length != 3) {
+            System.err.println("usage: ServiceMain KERNEL INITRD TOOLS_IMAGE");
             System.exit(2);
         }
         ServicePaths paths = ServicePaths.forCurrentUser();
@@ -51,7 +52,7 @@ public final class ServiceMain {
                 System.exit(3);
             }
             setUpLog(paths.logFile());
-            serve(paths, Path.of(args[0]), Path.of(args[1]));
+            serve(paths, Path.of(args[0]), Path.of(args[1]), Path.of(args[2]));
         }
     }
 
@@ -66,14 +67,15 @@ public final class ServiceMain {
         root.addHandler(file);
     }
 
-    private static void serve(ServicePaths paths, Path kernel, Path initrd) throws Exception {
+    private static void serve(ServicePaths paths, Path kernel, Path initrd, Path tools) throws Exception {
         Logger log = Logger.getLogger(ServiceMain.class.getName());
         Path configFile = Path.of(System.getenv().getOrDefault("JWSL_WSLCONFIG",
                 Path.of(System.getProperty("user.home"), ".wslconfig").toString()));
         WslConfig config = WslConfig.load(configFile);
         OutputStream console = new FileOutputStream(paths.stateDir().resolve("console.log").toFile(), true);
-        UtilityVm vm = new UtilityVm(config, kernel, initrd, paths, console);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> vm.shutdown(true)));
+        UtilityVm utilityVm = new UtilityVm(config, kernel, initrd, tools, paths, console);
+        DistroService vm = new DistroService(DistroRegistry.forCurrentUser(), utilityVm, config.defaultVhdBytes());
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> vm.shutdown(false)));
 
         Path socket = paths.serviceSocket();
         Files.deleteIfExists(socket); // stale: the lock proves no other service owns it
@@ -95,7 +97,7 @@ public final class ServiceMain {
             log.info("serving " + socket + " (config " + configFile + ", idle timeout " + config.idleTimeoutMs() + " ms)");
             server.closeFuture().sync();
         } finally {
-            vm.shutdown(true);
+            vm.shutdown(false);
             group.shutdownGracefully();
         }
     }

@@ -1,52 +1,89 @@
 package dev.jwsl.service;
 
 import dev.jwsl.cli.relay.RelayConstants;
+import dev.jwsl.hypervisor.devices.virtio.block.BlockDevice;
 import dev.jwsl.hypervisor.vmm.GuestCommand;
 import dev.jwsl.hypervisor.vmm.KernelCmdline;
 import dev.jwsl.hypervisor.vmm.StopReason;
 import dev.jwsl.hypervisor.vmm.VirtualMachine;
 import dev.jwsl.hypervisor.vmm.VmConfig;
 import dev.jwsl.hypervisor.vmm.VmStartException;
-import dev.jwsl.service.protocol.JwslMessage;
 
 import java.io.OutputStream;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The managed utility VM: booted on the first lease, kept while leases are open, stopped after
- * the idle timeout, booted again on the next lease if it died or was stopped.
+ * The managed utility VM: booted on the first hold, kept while holds are open, stopped after the
+ * idle timeout, booted again on the next hold if it died or was stopped. It boots with the
+ * read-only tools disk and {@link #SLOTS} empty disk slots; distro disks go into slots while it
+ * runs ({@link #attach}), so a distro can start without restarting the others.
+ *
+ * <p>Each boot has a new {@linkplain #generation() generation}: whatever was attached or started
+ * in an earlier one is gone.
  */
-final class UtilityVm implements JwslService {
+final class UtilityVm {
     private static final System.Logger LOG = System.getLogger(UtilityVm.class.getName());
+    /** Disk slots for distro disks and import/export media: how many may be attached at once. */
+    static final int SLOTS = 8;
+    static final String TOOLS_SERIAL = "jwsl-tools";
 
     private final WslConfig config;
     private final Path kernel;
     private final Path initrd;
+    private final Path tools;
     private final ServicePaths paths;
     private final OutputStream console;
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
             Thread.ofPlatform().name("idle-timer").daemon().factory());
+    private Runnable onIdle = () -> shutdown();
 
     private VirtualMachine vm;
+    private int generation;
     private long startedAtMs;
-    private int leases;
+    private int holds;
     private ScheduledFuture<?> idleStop;
+    /** Slot serial → what is in it (null: empty), for the current generation. */
+    private final String[] slotUse = new String[SLOTS];
 
-    UtilityVm(WslConfig config, Path kernel, Path initrd, ServicePaths paths, OutputStream console) {
+    /** A hold on the running VM: it stays up until every hold is closed (and the idle time passed). */
+    interface Hold extends AutoCloseable {
+        /** The boot this hold belongs to. */
+        int generation();
+
+        GuestShell shell();
+
+        @Override
+        void close();
+    }
+
+    UtilityVm(WslConfig config, Path kernel, Path initrd, Path tools, ServicePaths paths, OutputStream console) {
         this.config = config;
         this.kernel = config.kernel() != null ? config.kernel() : kernel;
         this.initrd = initrd;
+        this.tools = tools;
         this.paths = paths;
         this.console = console;
     }
 
-    @Override
-    public Lease ensureVm(long transactionId) throws InterruptedException {
+    /** What to do when the VM has been idle for the timeout (default: stop it). */
+    void onIdle(Runnable action) {
+        this.onIdle = action;
+    }
+
+    Path vsockSocket() {
+        return paths.vsockSocket();
+    }
+
+    /** Boots the VM if it is not running and holds it. */
+    Hold hold() throws InterruptedException {
         VirtualMachine current;
+        int gen;
         synchronized (this) {
             if (idleStop != null) {
                 idleStop.cancel(false);
@@ -56,7 +93,8 @@ final class UtilityVm implements JwslService {
                 boot();
             }
             current = vm;
-            leases++; // counted while booting, so an idle stop cannot race the boot
+            gen = generation;
+            holds++; // counted while booting, so an idle stop cannot race the boot
         }
         // Outside the lock: status and shutdown must answer while a boot takes its time.
         if (!current.awaitGuestReady()) {
@@ -65,14 +103,18 @@ final class UtilityVm implements JwslService {
             }
             throw new VmStartException(VmStartException.Reason.BOOT, "the utility VM stopped while booting", null);
         }
-        JwslMessage.VmReady ready = new JwslMessage.VmReady(transactionId, paths.vsockSocket().toString(),
-                RelayConstants.PORT);
-        return new Lease() {
+        GuestShell shell = new GuestShell(paths.vsockSocket(), RelayConstants.PORT);
+        return new Hold() {
             private boolean closed;
 
             @Override
-            public JwslMessage.VmReady ready() {
-                return ready;
+            public int generation() {
+                return gen;
+            }
+
+            @Override
+            public GuestShell shell() {
+                return shell;
             }
 
             @Override
@@ -88,21 +130,83 @@ final class UtilityVm implements JwslService {
     }
 
     private void release() {
-        leases--;
-        if (leases == 0 && vm != null) {
+        holds--;
+        if (holds == 0 && vm != null) {
             idleStop = timer.schedule(() -> {
                 LOG.log(System.Logger.Level.INFO, "VM idle for {0} ms: stopping it", config.idleTimeoutMs());
-                shutdown(false);
+                onIdle.run();
             }, config.idleTimeoutMs(), TimeUnit.MILLISECONDS);
         }
     }
 
+    /** The running boot's generation, or -1 when the VM is stopped. */
+    synchronized int generation() {
+        return vm == null ? -1 : generation;
+    }
+
+    synchronized boolean idle() {
+        return holds == 0;
+    }
+
+    /**
+     * Puts {@code image} into a free slot of boot {@code gen} and returns the slot's serial.
+     *
+     * @throws IllegalStateException (one line) if every slot is in use or that boot is over
+     */
+    synchronized String attach(Path image, boolean readOnly, int gen, String use) {
+        BlockDevice slot = null;
+        int free = -1;
+        if (vm != null && gen == generation) {
+            for (int i = 0; i < SLOTS && free < 0; i++) {
+                if (slotUse[i] == null) {
+                    free = i;
+                }
+            }
+        }
+        if (vm == null || gen != generation) {
+            throw new IllegalStateException("the utility VM stopped");
+        }
+        if (free < 0) {
+            throw new IllegalStateException("all " + SLOTS + " disk slots of the utility VM are in use: terminate a distribution first");
+        }
+        String serial = slotSerial(free);
+        slot = vm.disk(serial).orElseThrow(() -> new IllegalStateException("the utility VM has no disk slot " + serial));
+        slot.insert(image, readOnly);
+        slotUse[free] = use;
+        return serial;
+    }
+
+    /** Empties slot {@code serial} of boot {@code gen} (nothing to do if that boot is over). */
+    synchronized void detach(String serial, int gen) {
+        if (vm == null || gen != generation) {
+            return;
+        }
+        for (int i = 0; i < SLOTS; i++) {
+            if (slotSerial(i).equals(serial)) {
+                vm.disk(serial).ifPresent(BlockDevice::eject);
+                slotUse[i] = null;
+            }
+        }
+    }
+
+    static String slotSerial(int i) {
+        return "jwsl-slot-" + i;
+    }
+
     private void boot() {
         String cmdline = KernelCmdline.build(config.extraCmdline(), GuestCommand.relayModeParams());
+        List<VmConfig.Disk> disks = new ArrayList<>();
+        disks.add(new VmConfig.Disk(tools, true, TOOLS_SERIAL));
+        for (int i = 0; i < SLOTS; i++) {
+            disks.add(new VmConfig.Disk(null, false, slotSerial(i)));
+        }
         VmConfig vmConfig = new VmConfig(kernel, initrd, cmdline, config.memoryBytes(), config.processors(), console)
-                .withVsock(new VmConfig.Vsock(paths.vsockSocket()));
+                .withVsock(new VmConfig.Vsock(paths.vsockSocket()))
+                .withDisks(disks);
         VirtualMachine machine = VirtualMachine.create(vmConfig);
         vm = machine;
+        generation++;
+        java.util.Arrays.fill(slotUse, null);
         startedAtMs = System.currentTimeMillis();
         LOG.log(System.Logger.Level.INFO, "booting utility VM: {0}", cmdline);
         Thread.ofPlatform().name("utility-vm").start(() -> {
@@ -117,17 +221,28 @@ final class UtilityVm implements JwslService {
         });
     }
 
-    @Override
-    public synchronized JwslMessage.StatusReply status(long transactionId) {
-        String state = vm == null ? "stopped" : "running";
-        long uptime = vm == null ? 0 : System.currentTimeMillis() - startedAtMs;
-        return new JwslMessage.StatusReply(transactionId, state, leases, uptime, config.idleTimeoutMs(),
-                kernel.toString());
+    synchronized String state() {
+        return vm == null ? "stopped" : "running";
     }
 
-    @Override
-    public synchronized void shutdown(boolean force) {
-        // No guest disks yet: a host-side stop loses nothing, so --force and a plain shutdown agree.
+    synchronized int holds() {
+        return holds;
+    }
+
+    synchronized long uptimeMs() {
+        return vm == null ? 0 : System.currentTimeMillis() - startedAtMs;
+    }
+
+    Path kernel() {
+        return kernel;
+    }
+
+    long idleTimeoutMs() {
+        return config.idleTimeoutMs();
+    }
+
+    /** Stops the VM now (the distros must have been stopped first if their disks matter). */
+    synchronized void shutdown() {
         if (vm != null) {
             vm.stop();
             vm = null;

@@ -18,11 +18,15 @@ import java.util.Map;
  * @param kernel         kernel image, or null for jwsl's own
  * @param extraCmdline   appended kernel parameters
  * @param idleTimeoutMs  how long an unused VM stays up
+ * @param defaultVhdBytes largest size of a new distro's (sparse) disk, {@code defaultVhdSize}
  */
-public record WslConfig(long memoryBytes, int processors, Path kernel, String extraCmdline, long idleTimeoutMs) {
+public record WslConfig(long memoryBytes, int processors, Path kernel, String extraCmdline, long idleTimeoutMs,
+                        long defaultVhdBytes) {
     public static final long DEFAULT_MEMORY = 512L << 20;
     public static final int DEFAULT_PROCESSORS = 2;
     public static final long DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+    /** WSL's default: 1 TB, sparse. */
+    public static final long DEFAULT_VHD_BYTES = 1L << 40;
 
     /** Reads {@code file}; a missing file gives the defaults. */
     public static WslConfig load(Path file) throws IOException {
@@ -48,7 +52,9 @@ public record WslConfig(long memoryBytes, int processors, Path kernel, String ex
                 wsl2.containsKey("kernel") ? Path.of(wsl2.get("kernel")) : null,
                 wsl2.getOrDefault("kernelcommandline", ""),
                 wsl2.containsKey("vmidletimeout") ? positive(file, "vmIdleTimeout", wsl2.get("vmidletimeout"))
-                        : DEFAULT_IDLE_TIMEOUT_MS);
+                        : DEFAULT_IDLE_TIMEOUT_MS,
+                wsl2.containsKey("defaultvhdsize") ? size(file, "defaultVhdSize", wsl2.get("defaultvhdsize"))
+                        : DEFAULT_VHD_BYTES);
     }
 
     private static int positive(Path file, String key, String value) {
@@ -69,6 +75,7 @@ public record WslConfig(long memoryBytes, int processors, Path kernel, String ex
             case 'K' -> 1L << 10;
             case 'M' -> 1L << 20;
             case 'G' -> 1L << 30;
+            case 'T' -> 1L << 40;
             default -> 1;
         };
         try {

@@ -69,6 +69,7 @@ class WslIT {
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().put("XDG_RUNTIME_DIR", base.resolve("run").toString());
         pb.environment().put("XDG_STATE_HOME", base.resolve("state").toString());
+        pb.environment().put("XDG_DATA_HOME", base.resolve("data").toString());
         pb.environment().put("JWSL_WSLCONFIG", base.resolve("wslconfig").toString());
         pb.environment().put("JWSL_KERNEL", kernel);
         pb.environment().put("JWSL_INITRD", initrd);

@@ -71,6 +71,7 @@ class ServiceIT {
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().put("XDG_RUNTIME_DIR", runtime.toString());
         pb.environment().put("XDG_STATE_HOME", state.toString());
+        pb.environment().put("XDG_DATA_HOME", runtime.getParent().resolve("data").toString());
         pb.environment().put("JWSL_WSLCONFIG", runtime.getParent().resolve("wslconfig").toString());
         Path out = Files.createTempFile("wsl", ".out");
         Path err = Files.createTempFile("wsl", ".err");

@@ -12,10 +12,11 @@ import java.util.List;
  * @param tty   give the process a pseudo-terminal of {@code rows} x {@code cols}
  * @param user  guest user name ("" = root)
  * @param cwd   working directory ("" = the user's home)
+ * @param distro the distro to run in ("" = the utility VM itself)
  * @param argv  command (empty = the user's login shell)
  * @param env   "K=V" entries
  */
-public record CreateRequest(boolean tty, int rows, int cols, String user, String cwd, List<String> argv,
+public record CreateRequest(boolean tty, int rows, int cols, String user, String cwd, String distro, List<String> argv,
                             List<String> env) {
     byte[] encode() {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -27,6 +28,7 @@ public record CreateRequest(boolean tty, int rows, int cols, String user, String
         out.writeBytes(head.array());
         string(out, user);
         string(out, cwd);
+        string(out, distro);
         for (String a : argv) {
             string(out, a);
         }

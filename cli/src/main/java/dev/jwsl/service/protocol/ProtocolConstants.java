@@ -13,6 +13,16 @@ final class ProtocolConstants {
     static final int SHUTDOWN = 5;
     static final int DONE = 6;
     static final int ERROR = 7;
+    static final int LIST_DISTROS = 8;
+    static final int DISTRO_LIST = 9;
+    static final int IMPORT = 10;
+    static final int IMPORT_IN_PLACE = 11;
+    static final int EXPORT = 12;
+    static final int UNREGISTER = 13;
+    static final int SET_DEFAULT = 14;
+    static final int TERMINATE = 15;
+    static final int MANAGE = 16;
+    static final int PROGRESS = 17;
 
     private ProtocolConstants() {}
 }

@@ -41,16 +41,16 @@ class RelayConstantsTest {
 
     @Test
     void createPayloadCountsArgumentsSoEmptyOnesSurvive() {
-        byte[] p = new CreateRequest(true, 24, 80, "", "/tmp", List.of("printf", "", "x"), List.of("TERM=xterm"))
+        byte[] p = new CreateRequest(true, 24, 80, "", "/tmp", "tiny", List.of("printf", "", "x"), List.of("TERM=xterm"))
                 .encode();
         ByteBuffer b = ByteBuffer.wrap(p).order(ByteOrder.LITTLE_ENDIAN);
         assertEquals(1, b.getShort());
         assertEquals(24, b.getShort());
         assertEquals(80, b.getShort());
         assertEquals(3, b.getShort());
-        assertArrayEquals("\0/tmp\0printf\0\0x\0TERM=xterm\0".getBytes(StandardCharsets.UTF_8),
+        assertArrayEquals("\0/tmp\0tiny\0printf\0\0x\0TERM=xterm\0".getBytes(StandardCharsets.UTF_8),
                 java.util.Arrays.copyOfRange(p, 8, p.length));
         assertThrows(IllegalArgumentException.class,
-                () -> new CreateRequest(false, 0, 0, "", "", List.of("a\0b"), List.of()).encode());
+                () -> new CreateRequest(false, 0, 0, "", "", "", List.of("a\0b"), List.of()).encode());
     }
 }

@@ -16,13 +16,25 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 class JwslMessageCodecTest {
     private static final List<JwslMessage> ALL = List.of(
-            new JwslMessage.EnsureVm(1),
-            new JwslMessage.VmReady(2, "/run/user/1000/jwsl/vsock.sock", 50000),
+            new JwslMessage.EnsureVm(1, "Debian", false),
+            new JwslMessage.VmReady(2, "/run/user/1000/jwsl/vsock.sock", 50000, "Debian", "alice"),
             new JwslMessage.Status(3),
             new JwslMessage.StatusReply(4, "running", 2, 12345, 60000, "/k/vmlinux"),
             new JwslMessage.Shutdown(5, true),
             new JwslMessage.Done(6),
-            new JwslMessage.Error(7, "cannot start the VM: ünïcode"));
+            new JwslMessage.Error(7, "cannot start the VM: ünïcode"),
+            new JwslMessage.ListDistros(8),
+            new JwslMessage.DistroList(9, List.of(new JwslMessage.DistroInfo("Debian", "Running", 2, true),
+                    new JwslMessage.DistroInfo("tiny", "Stopped", 2, false))),
+            new JwslMessage.DistroList(10, List.of()),
+            new JwslMessage.Import(11, "tiny", "/home/me/tiny", "/tmp/rootfs.tar.gz", 1L << 40),
+            new JwslMessage.ImportInPlace(12, "tiny", "/home/me/ext4.img"),
+            new JwslMessage.Export(13, "tiny", "/tmp/out.tar.xz", "tar.xz"),
+            new JwslMessage.Unregister(14, "tiny"),
+            new JwslMessage.SetDefault(15, "tiny"),
+            new JwslMessage.Terminate(16, "tiny"),
+            new JwslMessage.Manage(17, "tiny", 8L << 30, "alice"),
+            new JwslMessage.Progress(18, "unpacking", 100, 1000));
 
     @Test
     void everyMessageSurvivesEncoderAndDecoder() {
