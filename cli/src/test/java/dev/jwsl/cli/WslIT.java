@@ -35,91 +35,41 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class WslIT {
-    private static final long TIMEOUT_S = 300;
-    private static Path root;
+    private static WslHarness h;
     private static Path base;
-    private static String kernel;
-    private static String initrd;
-
-    record Result(int exit, String stdout, String stderr) {}
 
     @BeforeAll
     static void setUp() throws IOException {
-        root = Path.of(System.getProperty("jwsl.root", "..")).toAbsolutePath().normalize();
-        kernel = System.getProperty("jwsl.kernel", "");
-        initrd = System.getProperty("jwsl.initrd", "");
-        if (kernel.isEmpty() || initrd.isEmpty()) {
-            fail("jwsl.kernel and jwsl.initrd are not set: run the suite with scripts/test");
-        }
-        base = Files.createTempDirectory("jwsl-wsl-it");
-        Files.setPosixFilePermissions(base, PosixFilePermissions.fromString("rwxr-xr-x"));
-        Files.writeString(base.resolve("wslconfig"), "[wsl2]\nvmIdleTimeout=600000\n");
+        h = new WslHarness("jwsl-wsl-it", 300);
+        base = h.base;
     }
 
     @AfterAll
     static void tearDown() throws Exception {
         wsl("", "--shutdown");
-        killService();
+        h.killService();
     }
 
     private static ProcessBuilder builder(List<String> args) {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(root.resolve("bin/wsl").toString());
-        cmd.addAll(args);
-        ProcessBuilder pb = new ProcessBuilder(cmd);
-        pb.environment().put("XDG_RUNTIME_DIR", base.resolve("run").toString());
-        pb.environment().put("XDG_STATE_HOME", base.resolve("state").toString());
-        pb.environment().put("XDG_DATA_HOME", base.resolve("data").toString());
-        pb.environment().put("JWSL_WSLCONFIG", base.resolve("wslconfig").toString());
-        pb.environment().put("JWSL_KERNEL", kernel);
-        pb.environment().put("JWSL_INITRD", initrd);
-        return pb;
+        return h.builder(args);
     }
 
-    private static Result wsl(byte[] stdin, String... args) throws Exception {
-        Path out = Files.createTempFile(base, "out", "");
-        Path err = Files.createTempFile(base, "err", "");
-        Process p = builder(List.of(args)).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
-        CompletableFuture.runAsync(() -> {
-            try (var in = p.getOutputStream()) {
-                in.write(stdin);
-            } catch (IOException ignored) {
-                // the command did not read all of it
-            }
-        });
-        if (!p.waitFor(TIMEOUT_S, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            fail("wsl hung: " + String.join(" ", args));
-        }
-        return new Result(p.exitValue(), Files.readString(out), Files.readString(err));
+    private static WslHarness.Result wsl(byte[] stdin, String... args) throws Exception {
+        return h.wsl(stdin, args);
     }
 
-    private static Result wsl(String stdin, String... args) throws Exception {
-        return wsl(stdin.getBytes(StandardCharsets.UTF_8), args);
+    private static WslHarness.Result wsl(String stdin, String... args) throws Exception {
+        return h.wsl(stdin, args);
     }
 
     private static void killService() throws Exception {
-        for (ProcessHandle p : ProcessHandle.allProcesses().toList()) {
-            String cmd = p.info().commandLine().orElse("");
-            if (cmd.contains("dev.jwsl.service.ServiceMain") && environ(p).contains(base.toString())) {
-                p.destroyForcibly();
-                p.onExit().get(10, TimeUnit.SECONDS);
-            }
-        }
-    }
-
-    private static String environ(ProcessHandle p) {
-        try {
-            return Files.readString(Path.of("/proc", Long.toString(p.pid()), "environ"));
-        } catch (IOException e) {
-            return "";
-        }
+        h.killService();
     }
 
     @Test
     @Order(1)
     void exitCodesAndSignalDeathsComeBack() throws Exception {
-        Result first = wsl("", "--", "sh", "-c", "echo booted");
+        WslHarness.Result first = wsl("", "--", "sh", "-c", "echo booted");
         assertEquals(0, first.exit(), first.toString());
         assertEquals("booted\n", first.stdout());
         assertEquals(1, wsl("", "--", "false").exit());
@@ -130,12 +80,12 @@ class WslIT {
     @Test
     @Order(2)
     void stdoutStderrAndArgumentsArriveIntact() throws Exception {
-        Result r = wsl("", "--", "sh", "-c", "echo out; echo err >&2; printf '[%s]' \"$0\" \"$1\"", "a b", "");
+        WslHarness.Result r = wsl("", "--", "sh", "-c", "echo out; echo err >&2; printf '[%s]' \"$0\" \"$1\"", "a b", "");
         assertEquals("out\n[a b][]", r.stdout());
         assertEquals("err\n", r.stderr());
-        Result cd = wsl("", "--cd", "/tmp", "-e", "pwd");
+        WslHarness.Result cd = wsl("", "--cd", "/tmp", "-e", "pwd");
         assertEquals("/tmp\n", cd.stdout(), cd.toString());
-        Result user = wsl("", "-u", "nosuchuser", "--", "true");
+        WslHarness.Result user = wsl("", "-u", "nosuchuser", "--", "true");
         assertEquals(1, user.exit());
         assertEquals("wsl: user nosuchuser not found\n", user.stderr());
     }
@@ -147,7 +97,7 @@ class WslIT {
         byte[] data = new byte[1 << 20];
         new Random(42).nextBytes(data);
         String expected = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
-        Result r = wsl(data, "--", "sha256sum");
+        WslHarness.Result r = wsl(data, "--", "sha256sum");
         assertEquals(0, r.exit(), r.toString());
         assertEquals(expected + "  -\n", r.stdout());
     }
@@ -155,7 +105,7 @@ class WslIT {
     @Test
     @Order(4)
     void fiftyConcurrentCallsEachGetTheirOwnOutput() throws Exception {
-        List<CompletableFuture<Result>> calls = new ArrayList<>();
+        List<CompletableFuture<WslHarness.Result>> calls = new ArrayList<>();
         for (int i = 0; i < 50; i++) {
             String n = Integer.toString(i);
             calls.add(CompletableFuture.supplyAsync(() -> {
@@ -167,7 +117,7 @@ class WslIT {
             }));
         }
         for (int i = 0; i < 50; i++) {
-            Result r = calls.get(i).get(TIMEOUT_S, TimeUnit.SECONDS);
+            WslHarness.Result r = calls.get(i).get(300, TimeUnit.SECONDS);
             assertEquals(0, r.exit(), r.toString());
             assertEquals(i + "\n", r.stdout());
         }
@@ -186,7 +136,7 @@ class WslIT {
                 env.append(k).append("='").append(v).append("' ");
             }
         });
-        String command = "env " + env + root.resolve("bin/wsl") + " -- sh -c \"" + guest + "\"; echo EXIT=$? > " + log
+        String command = "env " + env + h.root.resolve("bin/wsl") + " -- sh -c \"" + guest + "\"; echo EXIT=$? > " + log
                 + "; sleep 30";
         run("tmux", "new-session", "-d", "-s", session, "-x", "90", "-y", "25", command);
         try {
@@ -238,7 +188,7 @@ class WslIT {
             ch.write(ByteBuffer.wrap(new byte[] {1, 0, 0, 0, (byte) 0xff, (byte) 0xff, (byte) 0xff, 0x7f}));
             ch.write(ByteBuffer.wrap("garbage".repeat(100).getBytes(StandardCharsets.US_ASCII)));
         }
-        Result r = wsl("", "--", "echo", "still here");
+        WslHarness.Result r = wsl("", "--", "echo", "still here");
         assertEquals("still here\n", r.stdout(), r.toString());
     }
 
@@ -253,7 +203,7 @@ class WslIT {
         p.destroyForcibly();
         p.onExit().get(30, TimeUnit.SECONDS);
         long deadline = System.currentTimeMillis() + 60_000;
-        Result r;
+        WslHarness.Result r;
         do {
             Thread.sleep(500);
             r = wsl("", "--", "cat", "/tmp/hup");
@@ -282,7 +232,7 @@ class WslIT {
         Files.writeString(base.resolve("wslconfig"), "[wsl2]\nvmIdleTimeout=2000\n");
         assertEquals(0, wsl("", "--", "true").exit());
         killService(); // takes the VM with it: the service is the VMM
-        Result back = wsl("", "--", "echo", "back");
+        WslHarness.Result back = wsl("", "--", "echo", "back");
         assertEquals("back\n", back.stdout(), back.toString());
         long deadline = System.currentTimeMillis() + 60_000;
         String status;
@@ -291,7 +241,7 @@ class WslIT {
             status = wsl("", "--status").stdout();
         } while (!status.contains("VM: stopped") && System.currentTimeMillis() < deadline);
         assertTrue(status.contains("VM: stopped"), "idle VM still up: " + status);
-        Result again = wsl("", "--", "echo", "again");
+        WslHarness.Result again = wsl("", "--", "echo", "again");
         assertEquals("again\n", again.stdout(), again.toString());
     }
 }
