@@ -46,6 +46,10 @@ public final class JwslVmm implements Callable<Integer> {
     @Option(names = "--cmdline", paramLabel = "ARGS", description = "extra kernel command-line parameters")
     String extraCmdline = "";
 
+    @Option(names = "--disk", paramLabel = "IMAGE[,ro]",
+            description = "a raw disk image as a virtio-blk device (repeatable; serials disk0, disk1, ...)")
+    List<String> disks = new ArrayList<>();
+
     @Option(names = "--print-cmdline", description = "print the kernel command line and exit", hidden = true)
     boolean printCmdline;
 
@@ -71,7 +75,16 @@ public final class JwslVmm implements Callable<Integer> {
         }
         OutputStream console = new FileOutputStream(FileDescriptor.out);
         Path initramfs = initrd == null || initrd.toString().isEmpty() ? null : initrd;
-        VmConfig config = new VmConfig(kernel, initramfs, cmdline, memory, cpus, console);
+        List<VmConfig.Disk> blk = new ArrayList<>();
+        for (String d : disks) {
+            boolean ro = d.endsWith(",ro");
+            String path = ro ? d.substring(0, d.length() - 3) : d;
+            if (path.isEmpty()) {
+                throw new CommandLine.ParameterException(new CommandLine(this), "--disk needs an image path");
+            }
+            blk.add(new VmConfig.Disk(Path.of(path), ro, "disk" + blk.size()));
+        }
+        VmConfig config = new VmConfig(kernel, initramfs, cmdline, memory, cpus, console).withDisks(blk);
         try (VirtualMachine vm = VirtualMachine.create(config);
              HostTerminal terminal = tty ? HostTerminal.raw() : HostTerminal.none()) {
             ConsoleInput.start(vm, System.in, !tty);

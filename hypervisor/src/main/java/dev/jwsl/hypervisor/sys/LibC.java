@@ -48,6 +48,18 @@ public final class LibC {
             FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), -1);
     private static final MethodHandle WRITE = downcall("write",
             FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), -1);
+    private static final MethodHandle PREAD = downcall("pread",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), -1);
+    private static final MethodHandle PWRITE = downcall("pwrite",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), -1);
+    private static final MethodHandle FDATASYNC = downcall("fdatasync",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT), -1);
+    private static final MethodHandle FALLOCATE = downcall("fallocate",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), -1);
+    private static final MethodHandle FLOCK = downcall("flock",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), -1);
+    private static final MethodHandle LSEEK = downcall("lseek",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT), -1);
     private static final MethodHandle ISATTY = downcall("isatty",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT), -1);
     private static final MethodHandle PTHREAD_SELF = downcall("pthread_self",
@@ -75,6 +87,10 @@ public final class LibC {
     public static final int EFD_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800;
     /** madvise(2) advice: back the range with transparent huge pages (asm-generic/mman-common.h). */
     public static final int MADV_HUGEPAGE = 14;
+    /** fallocate(2): deallocate the range (it reads back as zeros), keep the file size. */
+    public static final int FALLOC_FL_KEEP_SIZE = 0x01, FALLOC_FL_PUNCH_HOLE = 0x02;
+    /** flock(2). */
+    public static final int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4;
 
     private LibC() {}
 
@@ -206,6 +222,66 @@ public final class LibC {
         MemorySegment state = STATE.get();
         try {
             return check((long) WRITE.invokeExact(state, fd, buf, buf.byteSize()), "write(" + what + ")", state);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** pread(2) into {@code buf} from file offset {@code offset}; returns the count, 0 at end of file. */
+    public static long pread(int fd, MemorySegment buf, long offset, String what) {
+        MemorySegment state = STATE.get();
+        try {
+            return check((long) PREAD.invokeExact(state, fd, buf, buf.byteSize(), offset), "pread(" + what + ")", state);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** pwrite(2) of {@code buf} at file offset {@code offset}; returns the count written. */
+    public static long pwrite(int fd, MemorySegment buf, long offset, String what) {
+        MemorySegment state = STATE.get();
+        try {
+            return check((long) PWRITE.invokeExact(state, fd, buf, buf.byteSize(), offset), "pwrite(" + what + ")", state);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** fdatasync(2). */
+    public static void fdatasync(int fd, String what) {
+        MemorySegment state = STATE.get();
+        try {
+            check((int) FDATASYNC.invokeExact(state, fd), "fdatasync(" + what + ")", state);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** fallocate(2). */
+    public static void fallocate(int fd, int mode, long offset, long length, String what) {
+        MemorySegment state = STATE.get();
+        try {
+            check((int) FALLOCATE.invokeExact(state, fd, mode, offset, length), "fallocate(" + what + ")", state);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** flock(2). */
+    public static void flock(int fd, int operation, String what) {
+        MemorySegment state = STATE.get();
+        try {
+            check((int) FLOCK.invokeExact(state, fd, operation), "flock(" + what + ")", state);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** The size of the file behind {@code fd} (lseek to its end). */
+    public static long size(int fd, String what) {
+        MemorySegment state = STATE.get();
+        try {
+            return check((long) LSEEK.invokeExact(state, fd, 0L, 2), "lseek(" + what + ")", state);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -1,6 +1,7 @@
 package dev.jwsl.hypervisor.vmm;
 
 import dev.jwsl.hypervisor.devices.IoBus;
+import dev.jwsl.hypervisor.devices.virtio.block.BlockDevice;
 import dev.jwsl.hypervisor.devices.MmioBus;
 import dev.jwsl.hypervisor.devices.legacy.Uart8250;
 import dev.jwsl.hypervisor.kvm.Kvm;
@@ -11,6 +12,7 @@ import dev.jwsl.hypervisor.sys.EventFd;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
@@ -31,13 +33,14 @@ public final class VirtualMachine implements AutoCloseable {
     private final Uart8250 console;
     private final List<EventFd> eventFds;
     private final List<AutoCloseable> devices;
+    private final List<BlockDevice> disks;
     private final CompletableFuture<StopReason> stopReason = new CompletableFuture<>();
     private final List<VcpuRunner> runners = new ArrayList<>();
     private final CountDownLatch ready = new CountDownLatch(1);
     private boolean started;
 
     VirtualMachine(Kvm kvm, Vm vm, GuestMemory memory, List<Vcpu> vcpus, IoBus ioBus, MmioBus mmioBus,
-                   Uart8250 console, List<EventFd> eventFds, List<AutoCloseable> devices) {
+                   Uart8250 console, List<EventFd> eventFds, List<AutoCloseable> devices, List<BlockDevice> disks) {
         this.kvm = kvm;
         this.vm = vm;
         this.memory = memory;
@@ -47,6 +50,12 @@ public final class VirtualMachine implements AutoCloseable {
         this.console = console;
         this.eventFds = eventFds;
         this.devices = devices;
+        this.disks = List.copyOf(disks);
+    }
+
+    /** The block device with virtio serial {@code serial}: the host inserts and ejects media through it. */
+    public Optional<BlockDevice> disk(String serial) {
+        return disks.stream().filter(d -> d.serial().equals(serial)).findFirst();
     }
 
     /** Builds a VM from {@code config}; see {@link VmBuilder}. */

@@ -9,6 +9,9 @@ import dev.jwsl.hypervisor.boot.MpTable;
 import dev.jwsl.hypervisor.devices.InitPort;
 import dev.jwsl.hypervisor.devices.IoBus;
 import dev.jwsl.hypervisor.devices.MmioBus;
+import dev.jwsl.hypervisor.devices.virtio.block.BlockDevice;
+import dev.jwsl.hypervisor.devices.virtio.block.DiskException;
+import dev.jwsl.hypervisor.devices.virtio.block.DiskImage;
 import dev.jwsl.hypervisor.devices.virtio.rng.RngDevice;
 import dev.jwsl.hypervisor.devices.virtio.vsock.UnixSocketBackend;
 import dev.jwsl.hypervisor.devices.virtio.vsock.VsockDevice;
@@ -53,6 +56,7 @@ final class VmBuilder {
     private final List<String> deviceParams = new ArrayList<>();
     private Uart8250 console;
     private final List<Vcpu> vcpus = new ArrayList<>();
+    private final List<BlockDevice> disks = new ArrayList<>();
 
     VmBuilder(VmConfig config) {
         this.config = config;
@@ -68,7 +72,7 @@ final class VmBuilder {
             attachVirtioDevices();
             long entry = loadKernel();
             createVcpus(entry);
-            machine = new VirtualMachine(kvm, vm, memory, vcpus, ioBus, mmioBus, console, eventFds, devices);
+            machine = new VirtualMachine(kvm, vm, memory, vcpus, ioBus, mmioBus, console, eventFds, devices, disks);
             return machine;
         } catch (KvmException e) {
             closeAll();
@@ -180,6 +184,17 @@ final class VmBuilder {
                 throw new VmStartException(VmStartException.Reason.CONFIG, "vsock guest CID must be 3..4294967294", null);
             }
             attachVirtio(new VsockDevice(v.guestCid(), new UnixSocketBackend(v.udsPath())), "virtio-vsock");
+        }
+        for (VmConfig.Disk d : config.disks()) {
+            DiskImage image;
+            try {
+                image = d.image() == null ? null : DiskImage.open(d.image(), d.readOnly());
+            } catch (DiskException e) {
+                throw new VmStartException(VmStartException.Reason.CONFIG, e.getMessage(), e);
+            }
+            BlockDevice disk = new BlockDevice(image, d.serial());
+            disks.add(disk);
+            attachVirtio(disk, "virtio-blk " + d.serial());
         }
     }
 

@@ -14,9 +14,10 @@ import java.nio.file.Path;
  * @param cpus         vCPU count
  * @param consoleOut   where the serial console's output goes
  * @param vsock        a virtio-vsock device, or null for none
+ * @param disks        virtio-blk devices, in order
  */
 public record VmConfig(Path kernel, Path initrd, String cmdline, long memoryBytes, int cpus, OutputStream consoleOut,
-                       Vsock vsock) {
+                       Vsock vsock, java.util.List<Disk> disks) {
     /** Smallest RAM jwsl will boot a kernel in. */
     public static final long MIN_MEMORY = 32L << 20;
     /** Most vCPUs: KVM's usual limit is far higher, the MP table's is {@link dev.jwsl.hypervisor.boot.MpTable#MAX_CPUS}. */
@@ -24,13 +25,31 @@ public record VmConfig(Path kernel, Path initrd, String cmdline, long memoryByte
 
     /** A VM without vsock. */
     public VmConfig(Path kernel, Path initrd, String cmdline, long memoryBytes, int cpus, OutputStream consoleOut) {
-        this(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, null);
+        this(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, null, java.util.List.of());
+    }
+
+    public VmConfig {
+        disks = java.util.List.copyOf(disks);
     }
 
     /** This configuration with a vsock device. */
     public VmConfig withVsock(Vsock vsock) {
-        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock);
+        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks);
     }
+
+    /** This configuration with these block devices. */
+    public VmConfig withDisks(java.util.List<Disk> disks) {
+        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks);
+    }
+
+    /**
+     * A virtio-blk device.
+     *
+     * @param image    raw image file, or null for an empty slot (media inserted later)
+     * @param readOnly attach it read-only
+     * @param serial   the name the guest sees (GET_ID, /sys/block/vdX/serial), at most 20 bytes
+     */
+    public record Disk(Path image, boolean readOnly, String serial) {}
 
     /**
      * A virtio-vsock device with Firecracker's hybrid Unix-socket host side (see
