@@ -4,5 +4,6 @@
 
 #include "init.h"
 #include "relayd.h"
+#include "distro.h"
 
 #endif

@@ -1,6 +1,7 @@
 /* jwsl guest init: one static binary, applets chosen by argv[0]. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "applets.h"
 
@@ -12,12 +13,19 @@ struct applet {
 static const struct applet applets[] = {
     {INIT_NAME, init_main},
     {RELAYD_NAME, relayd_main},
+    {DISTRO_NAME, distro_main},
 };
 
 int main(int argc, char **argv)
 {
     const char *name = argc > 0 ? strrchr(argv[0], '/') : NULL;
     name = name ? name + 1 : (argc > 0 ? argv[0] : "");
+    /* "/init APPLET ARGS..." from a shell: the initramfs has one binary and no links to it. */
+    if (strcmp(name, INIT_NAME) == 0 && getpid() != 1 && argc > 1) {
+        name = argv[1];
+        argc--;
+        argv++;
+    }
     for (size_t i = 0; i < sizeof(applets) / sizeof(applets[0]); i++) {
         if (strcmp(name, applets[i].name) == 0)
             return applets[i].main(argc, argv);

@@ -22,7 +22,9 @@
 
 /* host -> guest */
 #define JWSL_RELAY_CREATE 1    /* payload: u16 tty (0/1), u16 rows, u16 cols, u16 argc, then NUL-terminated
-                                  strings: user ("" = root), cwd ("" = the user's home), argv[0..argc-1]
+                                  strings: user ("" = root), cwd ("" = the user's home), distro ("" = the
+                                  utility VM itself; else the running distro whose namespaces the
+                                  command runs in), argv[0..argc-1]
                                   (argc 0 = the user's login shell; arguments may be empty), then env
                                   "K=V" entries up to the end of the payload */
 #define JWSL_RELAY_STDIN 2     /* payload: bytes for the process's stdin (or the pty) */

@@ -40,6 +40,7 @@
 #include "relay_protocol.h"
 #include "exec.h"
 #include "relayd.h"
+#include "distro.h"
 
 #ifndef AF_VSOCK
 #define AF_VSOCK 40
@@ -171,7 +172,7 @@ static long long now_ms(void)
 struct create {
     int tty;
     unsigned short rows, cols;
-    const char *user, *cwd;
+    const char *user, *cwd, *distro;
     int argc, envc;
     char *argv[MAX_STRINGS + 1];
     char *env[MAX_STRINGS + 5]; /* + HOME, USER, LOGNAME, SHELL, NULL */
@@ -203,8 +204,9 @@ static const char *parse_create(char *p, size_t len, struct create *c)
     c->tty = (int)tty;
     if (c->argc > MAX_STRINGS)
         return "CREATE has more than 1024 arguments";
-    if (!(c->user = next_string(p, len, &pos)) || !(c->cwd = next_string(p, len, &pos)))
-        return "CREATE user or cwd missing or not NUL-terminated";
+    if (!(c->user = next_string(p, len, &pos)) || !(c->cwd = next_string(p, len, &pos)) ||
+        !(c->distro = next_string(p, len, &pos)))
+        return "CREATE user, cwd or distro missing or not NUL-terminated";
     for (int i = 0; i < c->argc; i++) {
         if (!(c->argv[i] = next_string(p, len, &pos)))
             return "CREATE argv missing or not NUL-terminated";
@@ -822,8 +824,16 @@ static void session(int conn)
         send_error(conn, bad);
         return;
     }
+    /* A distro's command runs in its namespaces: its /etc/passwd, its /dev/pts, its PID 1. */
+    if (*C.distro && distro_enter(C.distro, msg, sizeof(msg)) != 0) {
+        send_error(conn, msg);
+        return;
+    }
     if (lookup_user(C.user, &user) != 0) {
-        snprintf(msg, sizeof(msg), "user %s not found", C.user);
+        if (*C.distro)
+            snprintf(msg, sizeof(msg), "user %s not found in %s", C.user, C.distro);
+        else
+            snprintf(msg, sizeof(msg), "user %s not found", C.user);
         send_error(conn, msg);
         return;
     }

@@ -32,9 +32,9 @@ STARTED, ERROR, STDOUT, STDERR, EXIT = (K[n] for n in ("STARTED", "ERROR", "STDO
 MAX_PAYLOAD = K["MAX_PAYLOAD"]
 
 
-def create_payload(argv, user="", cwd="", env=(), tty=False, rows=24, cols=80):
+def create_payload(argv, user="", cwd="", distro="", env=(), tty=False, rows=24, cols=80):
     out = struct.pack("<HHHH", 1 if tty else 0, rows, cols, len(argv))
-    for s in [user, cwd, *argv, *env]:
+    for s in [user, cwd, distro, *argv, *env]:
         out += s.encode() + b"\0"
     return out
 
