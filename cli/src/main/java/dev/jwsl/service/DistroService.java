@@ -386,8 +386,26 @@ final class DistroService implements JwslService {
                 String source = vm.attach(archive, true, hold.generation(), "import source " + name);
                 try {
                     progress.report("unpacking", 0, archiveBytes);
-                    GuestShell.Result res = hold.shell().run(IMPORT_SCRIPT, target, source, name,
-                            Long.toString(archiveBytes), scan.compression().tarFlag());
+                    // The guest reads the archive from its disk: what it has read is how far it got.
+                    Thread watcher = Thread.ofVirtual().start(() -> {
+                        try {
+                            while (true) {
+                                Thread.sleep(200);
+                                long done = Math.min(vm.bytesRead(source, hold.generation()), archiveBytes);
+                                progress.report("unpacking", done, archiveBytes);
+                            }
+                        } catch (InterruptedException e) {
+                            // the unpack finished
+                        }
+                    });
+                    GuestShell.Result res;
+                    try {
+                        res = hold.shell().run(IMPORT_SCRIPT, target, source, name, Long.toString(archiveBytes),
+                                scan.compression().tarFlag());
+                    } finally {
+                        watcher.interrupt();
+                        watcher.join();
+                    }
                     if (!res.ok()) {
                         throw new IOException("importing " + name + " failed: " + res.error());
                     }

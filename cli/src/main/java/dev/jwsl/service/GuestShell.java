@@ -43,7 +43,7 @@ final class GuestShell {
             }
             tools() {
               T=/run/jwsl/tools
-              if ! mountpoint -q $T; then
+              if ! grep -q " $T " /proc/mounts; then
                 td=$(disk jwsl-tools) || exit 1
                 mkdir -p $T && mount -t ext4 -o ro,noload "$td" $T || die "cannot mount the tools disk"
               fi

@@ -189,6 +189,14 @@ final class UtilityVm {
         }
     }
 
+    /** How many bytes the guest has read from slot {@code serial}'s medium (0 if that boot is over). */
+    synchronized long bytesRead(String serial, int gen) {
+        if (vm == null || gen != generation) {
+            return 0;
+        }
+        return vm.disk(serial).map(BlockDevice::bytesRead).orElse(0L);
+    }
+
     static String slotSerial(int i) {
         return "jwsl-slot-" + i;
     }

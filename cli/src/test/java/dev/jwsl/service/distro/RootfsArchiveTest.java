@@ -19,12 +19,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The host-side gate in front of the guest's tar: archives built here, byte by byte. */
-class RootfsArchiveTest {
+public class RootfsArchiveTest {
     @TempDir
     Path dir;
 
     /** A ustar header for {@code name} (type {@code type}, {@code size} data bytes, link target). */
-    static byte[] header(String name, char type, long size, String link) {
+    public static byte[] header(String name, char type, long size, String link) {
         byte[] h = new byte[512];
         put(h, 0, name);
         put(h, 100, "0000644");
@@ -53,7 +53,7 @@ class RootfsArchiveTest {
     }
 
     /** Members: name, type, content (or link target for links). */
-    static byte[] tar(String... members) throws IOException {
+    public static byte[] tar(String... members) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         for (int i = 0; i < members.length; i += 3) {
             char type = members[i + 1].charAt(0);

@@ -16,6 +16,10 @@ public final class HostQuirks {
      */
     static final List<String> PVM_PARAMS = List.of(
             "pvm_compat",
+            // A contended PV spinlock kicks the waiting vCPU with a KVM hypercall; PVM answers it
+            // by patching the guest's VMCALL in place, which faults on read-only kernel text
+            // (an oops in interrupt context, then a panic).
+            "nopvspin",
             "clearcpuid=xsave,cx16,popcnt,fsgsbase,pcid,invpcid,rdpid,avx,avx2,avx512f,rdrand,rdseed,smap,movbe,bmi1,bmi2");
 
     private HostQuirks() {}
