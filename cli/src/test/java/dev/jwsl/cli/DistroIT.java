@@ -68,7 +68,7 @@ class DistroIT {
                 r=%s
                 mkdir -p $r/bin $r/etc $r/root $r/home/alice $r/proc $r/sys $r/dev $r/run $r/tmp $r/mnt $r/data
                 cp /bin/busybox $r/bin/busybox
-                for a in sh ls cat echo id ps sleep sync mv hostname uname test grep sha256sum; do ln -s busybox $r/bin/$a; done
+                for a in sh ls cat echo id ps sleep sync mv hostname uname test grep sha256sum df; do ln -s busybox $r/bin/$a; done
                 printf 'root:x:0:0:root:/root:/bin/sh\\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\\n' > $r/etc/passwd
                 printf 'root:x:0:\\nalice:x:1000:\\n' > $r/etc/group
                 printf '[user]\\ndefault = alice\\n[boot]\\ncommand = echo booted > /tmp/boot-marker\\n[network]\\nhostname = tinyhost\\ngenerateHosts = false\\ngenerateResolvConf = false\\n' > $r/etc/wsl.conf
@@ -190,7 +190,9 @@ class DistroIT {
         Map<String, String> source = manifest(rootfs);
         assertEquals(source, extractedManifest(t1));
 
-        assertOk(h.wsl("", "--import", "tiny2", h.base.resolve("tiny2").toString(), t1.toString(), "--version", "2"));
+        // Again from stdin, as scripts pipe it.
+        assertOk(h.wsl(Files.readAllBytes(t1), "--import", "tiny2", h.base.resolve("tiny2").toString(), "-",
+                "--version", "2"));
         Path t2 = h.base.resolve("t2.tar");
         assertOk(h.wsl("", "--export", "tiny2", t2.toString()));
         assertEquals(source, extractedManifest(t2));
@@ -257,6 +259,13 @@ class DistroIT {
     void defaultTerminateAndUnregister() throws Exception {
         assertOk(h.wsl("", "--set-default", "tiny2"));
         assertEquals("two\n", h.wsl("", "-u", "root", "--", "cat", "/root/mine").stdout());
+        assertOk(h.wsl("", "--terminate", "tiny"));
+        assertOk(h.wsl("", "--manage", "tiny", "--resize", "384MB"));
+        assertEquals(384L << 20, Files.size(h.base.resolve("tiny/ext4.img")));
+        assertFails(h.wsl("", "--manage", "tiny", "--set-default-user", "nosuch"), "does not exist in tiny");
+        WslHarness.Result df = h.wsl("", "-d", "tiny", "--", "df", "-k", "/");
+        long kib = Long.parseLong(df.stdout().lines().skip(1).findFirst().orElseThrow().trim().split("\\s+")[1]);
+        assertTrue(kib > 300_000, "the file system did not grow: " + df);
         assertOk(h.wsl("", "--terminate", "tiny"));
         String list = h.wsl("", "-l", "-v").stdout();
         assertTrue(list.matches("(?s).*tiny\\s+Stopped.*") && list.matches("(?s).*\\* tiny2\\s+Running.*"), list);
