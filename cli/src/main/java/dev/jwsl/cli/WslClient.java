@@ -19,6 +19,8 @@ final class WslClient {
     /** jwsl itself failed: no service, VM crashed, guest refused the command. */
     static final int EXIT_JWSL_FAILURE = 1;
     static final int EXIT_USAGE = 2;
+    /** 128 + SIGPIPE: what a shell reports for a writer whose reader closed the pipe. */
+    static final int EXIT_BROKEN_PIPE = 141;
     /** Environment passed into the guest: terminal and locale, not host paths. */
     private static final List<String> FORWARDED_ENV = List.of("TERM", "LANG", "LC_ALL", "COLORTERM");
 
@@ -75,6 +77,9 @@ final class WslClient {
                         new FileOutputStream(FileDescriptor.err));
             }
         } catch (IllegalArgumentException | IOException e) {
+            if ("Broken pipe".equals(e.getMessage())) {
+                return EXIT_BROKEN_PIPE; // our stdout's reader went away (`wsl -- cmd | head`): quietly, as SIGPIPE
+            }
             return fail(e.getMessage());
         }
     }
