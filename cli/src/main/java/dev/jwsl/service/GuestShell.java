@@ -81,22 +81,21 @@ final class GuestShell {
     Result run(String script, InputStream stdin, String... args) throws IOException {
         List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", PRELUDE + script, "jwsl"));
         argv.addAll(List.of(args));
-        CreateRequest req = new CreateRequest(false, 0, 0, "", "/", "", argv, List.of("PATH=/bin:/sbin:/usr/bin:/usr/sbin"));
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        try (RelaySession s = RelaySession.connect(vsockSocket, relayPort)) {
-            int exit = s.run(req, stdin, out, err);
-            return new Result(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        }
+        return collect(new CreateRequest(false, 0, 0, "", "/", "", argv, List.of("PATH=/bin:/sbin:/usr/bin:/usr/sbin")),
+                stdin);
     }
 
     /** Runs a command inside a running distro as {@code user}. */
     Result runIn(String distro, String user, List<String> argv) throws IOException {
-        CreateRequest req = new CreateRequest(false, 0, 0, user, "/", distro, argv, List.of());
+        return collect(new CreateRequest(false, 0, 0, user, "/", distro, argv, List.of()), InputStream.nullInputStream());
+    }
+
+    /** One relay session, its output collected. */
+    private Result collect(CreateRequest req, InputStream stdin) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         try (RelaySession s = RelaySession.connect(vsockSocket, relayPort)) {
-            int exit = s.run(req, InputStream.nullInputStream(), out, err);
+            int exit = s.run(req, stdin, out, err);
             return new Result(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
         }
     }

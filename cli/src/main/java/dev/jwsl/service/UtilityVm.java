@@ -154,23 +154,15 @@ final class UtilityVm {
      * @throws IllegalStateException (one line) if every slot is in use or that boot is over
      */
     synchronized String attach(Path image, boolean readOnly, int gen, String use) {
-        BlockDevice slot = null;
-        int free = -1;
-        if (vm != null && gen == generation) {
-            for (int i = 0; i < SLOTS && free < 0; i++) {
-                if (slotUse[i] == null) {
-                    free = i;
-                }
-            }
-        }
         if (vm == null || gen != generation) {
             throw new IllegalStateException("the utility VM stopped");
         }
+        int free = java.util.Arrays.asList(slotUse).indexOf(null);
         if (free < 0) {
             throw new IllegalStateException("all " + SLOTS + " disk slots of the utility VM are in use: terminate a distribution first");
         }
         String serial = slotSerial(free);
-        slot = vm.disk(serial).orElseThrow(() -> new IllegalStateException("the utility VM has no disk slot " + serial));
+        BlockDevice slot = vm.disk(serial).orElseThrow(() -> new IllegalStateException("the utility VM has no disk slot " + serial));
         slot.insert(image, readOnly);
         slotUse[free] = use;
         return serial;
