@@ -5,5 +5,6 @@
 #include "init.h"
 #include "relayd.h"
 #include "distro.h"
+#include "wslpath.h"
 
 #endif

@@ -20,6 +20,18 @@ public final class Errno {
     public static final int E2BIG = 7;
     public static final int ENXIO = 6;
     public static final int EOPNOTSUPP = 95;
+    public static final int EXDEV = 18;
+    public static final int ENOTDIR = 20;
+    public static final int EISDIR = 21;
+    public static final int EMFILE = 24;
+    public static final int EFBIG = 27;
+    public static final int ERANGE = 34;
+    public static final int ENAMETOOLONG = 36;
+    public static final int ENOSYS = 38;
+    public static final int ENOTEMPTY = 39;
+    public static final int ELOOP = 40;
+    public static final int ENODATA = 61;
+    public static final int EPROTO = 71;
 
     private Errno() {}
 
@@ -44,6 +56,18 @@ public final class Errno {
             case ENOTTY -> "ENOTTY (inappropriate ioctl)";
             case ENOSPC -> "ENOSPC (no space left)";
             case EOPNOTSUPP -> "EOPNOTSUPP (operation not supported)";
+            case EXDEV -> "EXDEV (cross-device link)";
+            case ENOTDIR -> "ENOTDIR (not a directory)";
+            case EISDIR -> "EISDIR (is a directory)";
+            case EMFILE -> "EMFILE (too many open files)";
+            case EFBIG -> "EFBIG (file too large)";
+            case ERANGE -> "ERANGE (result out of range)";
+            case ENAMETOOLONG -> "ENAMETOOLONG (file name too long)";
+            case ENOSYS -> "ENOSYS (function not implemented)";
+            case ENOTEMPTY -> "ENOTEMPTY (directory not empty)";
+            case ELOOP -> "ELOOP (too many levels of symbolic links)";
+            case ENODATA -> "ENODATA (no data available)";
+            case EPROTO -> "EPROTO (protocol error)";
             default -> null;
         };
         return name != null ? name : "errno " + errno;

@@ -356,6 +356,25 @@ public final class LibC {
         }
     }
 
+    /**
+     * Links libc function {@code name} with errno capture, for a package that maps errno its own
+     * way (the 9P server answers it to the guest instead of throwing {@link SysCallException}).
+     * The handle's first argument is {@link #callState()}; read errno with {@link #errno}.
+     */
+    public static MethodHandle linkCapturingErrno(String name, FunctionDescriptor descriptor, int firstVariadic) {
+        return downcall(name, descriptor, firstVariadic);
+    }
+
+    /** This thread's captured-call-state buffer, the first argument of every errno-capturing handle. */
+    public static MemorySegment callState() {
+        return STATE.get();
+    }
+
+    /** The errno a call captured into {@code state}. */
+    public static int errno(MemorySegment state) {
+        return (int) ERRNO.get(state, 0L);
+    }
+
     /** The address of a libc function, for use as a native callback. */
     public static MemorySegment symbol(String name) {
         return LINKER.defaultLookup().find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));

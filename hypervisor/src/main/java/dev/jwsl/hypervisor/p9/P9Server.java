@@ -1,0 +1,144 @@
+package dev.jwsl.hypervisor.p9;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Serves host directories ("shares") over 9P2000.L to any number of connections, each a
+ * {@link P9Session}, with the host user's permissions and nothing more. Requests run on a small
+ * pool of worker threads shared by every connection, so one slow host read does not stall
+ * other requests, and replies may complete out of order (9P tags allow that).
+ */
+public final class P9Server implements AutoCloseable {
+    /** Largest message the server accepts or sends: 1 MiB. */
+    public static final int MAX_MSIZE = 1 << 20;
+    /** Fids one connection may hold; each holds up to two host descriptors. */
+    public static final int DEFAULT_MAX_FIDS = 4096;
+
+    /** A share as the server holds it: its root opened once, and the root's identity. */
+    record ShareRoot(String name, Path path, int fd, long dev, long ino) {}
+
+    private final Map<String, ShareRoot> shares = new LinkedHashMap<>();
+    private final ShareRoot defaultShare;
+    private final ExecutorService workers;
+    private final boolean ownExecutor;
+    private final int maxFids;
+    private final boolean privileged = HostFs.geteuid() == 0;
+    private final Map<Long, Integer> devices = new ConcurrentHashMap<>();
+    private final AtomicInteger nextDevice = new AtomicInteger();
+    private final AtomicLong requests = new AtomicLong();
+
+    /**
+     * @param shares  share name to host directory; the first is what an empty attach name gets
+     * @param threads worker threads
+     * @throws P9Error if a share root cannot be opened as a directory
+     */
+    public P9Server(Map<String, Path> shares, int threads) {
+        this(shares, null, DEFAULT_MAX_FIDS, threads);
+    }
+
+    /** As above, running requests on {@code executor} (tests: {@code Runnable::run}). */
+    P9Server(Map<String, Path> shares, ExecutorService executor, int maxFids, int threads) {
+        if (shares.isEmpty()) {
+            throw new IllegalArgumentException("no share to serve");
+        }
+        for (var e : shares.entrySet()) {
+            Path root = e.getValue().toAbsolutePath().normalize();
+            int fd;
+            try {
+                fd = HostFs.open(root.toString(), HostFs.O_PATH | HostFs.O_DIRECTORY | HostFs.O_CLOEXEC, 0);
+            } catch (P9Error err) {
+                close();
+                throw new P9Error(err.errno(), "share " + e.getKey() + " (" + root + ")");
+            }
+            HostFs.Stat st = HostFs.stat(fd);
+            this.shares.put(e.getKey(), new ShareRoot(e.getKey(), root, fd, st.dev(), st.ino()));
+        }
+        this.defaultShare = this.shares.values().iterator().next();
+        this.maxFids = maxFids;
+        this.ownExecutor = executor == null;
+        this.workers = executor != null ? executor : Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, "p9-worker");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /** One server for a single directory, as {@code jwsl-9p --root} serves. */
+    public static P9Server single(Path root, int threads) {
+        return new P9Server(Map.of("root", root), threads);
+    }
+
+    /** A new connection. */
+    public P9Session open() {
+        return new P9Session(this);
+    }
+
+    /** The share an attach name selects: empty or "/" for the default, else by name or by host path. */
+    Optional<ShareRoot> share(String aname) {
+        if (aname.isEmpty() || aname.equals("/")) {
+            return Optional.of(defaultShare);
+        }
+        ShareRoot byName = shares.get(aname);
+        if (byName != null) {
+            return Optional.of(byName);
+        }
+        return shares.values().stream().filter(s -> s.path().toString().equals(aname)).findFirst();
+    }
+
+    List<ShareRoot> shares() {
+        return List.copyOf(shares.values());
+    }
+
+    ExecutorService workers() {
+        return workers;
+    }
+
+    int maxFids() {
+        return maxFids;
+    }
+
+    /** Whether the server may give files to other users (it runs as root). */
+    boolean privileged() {
+        return privileged;
+    }
+
+    /**
+     * A qid path unique across the host devices a share spans (a share of {@code /} crosses
+     * mounts): the device's index in the top 16 bits, the inode in the rest. The first device
+     * seen gets index 0, so the main file system keeps its inode numbers.
+     */
+    long qidPath(long dev, long ino) {
+        int index = devices.computeIfAbsent(dev, d -> nextDevice.getAndIncrement());
+        long low = ino < (1L << 48) && ino >= 0 ? ino : (ino ^ (ino >>> 48)) & ((1L << 48) - 1);
+        return ((long) (index & 0xffff) << 48) | low;
+    }
+
+    void counted() {
+        requests.incrementAndGet();
+    }
+
+    /** Requests served since start. */
+    public long requests() {
+        return requests.get();
+    }
+
+    @Override
+    public void close() {
+        if (workers != null && ownExecutor) {
+            workers.shutdownNow();
+        }
+        for (ShareRoot s : shares.values()) {
+            HostFs.close(s.fd());
+        }
+        shares.clear();
+    }
+}

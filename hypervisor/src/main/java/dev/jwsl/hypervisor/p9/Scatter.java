@@ -1,0 +1,85 @@
+package dev.jwsl.hypervisor.p9;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A message's bytes where the transport holds them: guest buffers of a virtio descriptor chain,
+ * or one socket buffer. Reads and writes of file data go straight between these segments and
+ * the host file (no copy through the Java heap).
+ */
+public record Scatter(List<MemorySegment> parts, long length) {
+    public Scatter {
+        parts = List.copyOf(parts);
+    }
+
+    /** One contiguous buffer. */
+    public static Scatter of(MemorySegment segment) {
+        return new Scatter(List.of(segment), segment.byteSize());
+    }
+
+    /** Segments in order. */
+    public static Scatter of(List<MemorySegment> parts) {
+        long n = 0;
+        for (MemorySegment p : parts) {
+            n += p.byteSize();
+        }
+        return new Scatter(parts, n);
+    }
+
+    /** The bytes [offset, offset + length), clamped to what there is. */
+    public Scatter slice(long offset, long count) {
+        List<MemorySegment> out = new ArrayList<>();
+        long skip = Math.max(0, offset);
+        long left = Math.max(0, Math.min(count, length - skip));
+        long total = left;
+        for (MemorySegment p : parts) {
+            if (left == 0) {
+                break;
+            }
+            if (skip >= p.byteSize()) {
+                skip -= p.byteSize();
+                continue;
+            }
+            long n = Math.min(p.byteSize() - skip, left);
+            out.add(p.asSlice(skip, n));
+            left -= n;
+            skip = 0;
+        }
+        return new Scatter(out, total);
+    }
+
+    /** Copies up to {@code dst.length} bytes from {@code offset}; returns how many. */
+    public int read(long offset, byte[] dst) {
+        return copy(offset, MemorySegment.ofArray(dst), dst.length, false);
+    }
+
+    /** Copies {@code n} bytes of {@code src} to {@code offset}; returns how many fit. */
+    public int write(long offset, byte[] src, int n) {
+        return copy(offset, MemorySegment.ofArray(src), n, true);
+    }
+
+    private int copy(long offset, MemorySegment buf, int n, boolean into) {
+        int done = 0;
+        long skip = offset;
+        for (MemorySegment p : parts) {
+            if (done == n) {
+                break;
+            }
+            if (skip >= p.byteSize()) {
+                skip -= p.byteSize();
+                continue;
+            }
+            int k = (int) Math.min(p.byteSize() - skip, n - done);
+            if (into) {
+                MemorySegment.copy(buf, done, p, skip, k);
+            } else {
+                MemorySegment.copy(p, skip, buf, done, k);
+            }
+            done += k;
+            skip = 0;
+        }
+        return done;
+    }
+}
