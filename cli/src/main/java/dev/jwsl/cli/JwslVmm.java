@@ -50,6 +50,11 @@ public final class JwslVmm implements Callable<Integer> {
             description = "a raw disk image as a virtio-blk device (repeatable; serials disk0, disk1, ...)")
     List<String> disks = new ArrayList<>();
 
+    @Option(names = "--share", paramLabel = "TAG=DIR",
+            description = "a host directory as a virtio-9p device (repeatable); in the guest: "
+                    + "mount -t 9p -o trans=virtio,version=9p2000.L TAG MOUNTPOINT")
+    List<String> shares = new ArrayList<>();
+
     @Option(names = "--print-cmdline", description = "print the kernel command line and exit", hidden = true)
     boolean printCmdline;
 
@@ -84,7 +89,19 @@ public final class JwslVmm implements Callable<Integer> {
             }
             blk.add(new VmConfig.Disk(Path.of(path), ro, "disk" + blk.size()));
         }
-        VmConfig config = new VmConfig(kernel, initramfs, cmdline, memory, cpus, console).withDisks(blk);
+        List<VmConfig.FileShare> p9 = new ArrayList<>();
+        for (String s : shares) {
+            int eq = s.indexOf('=');
+            if (eq <= 0 || eq == s.length() - 1) {
+                throw new CommandLine.ParameterException(new CommandLine(this), "--share needs TAG=DIR, got " + s);
+            }
+            Path dir = Path.of(s.substring(eq + 1));
+            if (!java.nio.file.Files.isDirectory(dir)) {
+                throw new CommandLine.ParameterException(new CommandLine(this), "--share: not a directory: " + dir);
+            }
+            p9.add(new VmConfig.FileShare(s.substring(0, eq), dir));
+        }
+        VmConfig config = new VmConfig(kernel, initramfs, cmdline, memory, cpus, console).withDisks(blk).withShares(p9);
         try (VirtualMachine vm = VirtualMachine.create(config);
              HostTerminal terminal = tty ? HostTerminal.raw() : HostTerminal.none()) {
             ConsoleInput.start(vm, System.in, !tty);

@@ -37,11 +37,12 @@ public final class Layout {
     public static final long VIRTIO_MMIO_BASE = MMIO_GAP_START;
     public static final long VIRTIO_MMIO_SIZE = 0x1000;
     /**
-     * First interrupt line for virtio devices, one each upwards: ISA IRQs 5..15 are free (4 is
-     * COM1) and routed to IOAPIC pins of the same number by the MP table.
+     * First interrupt line for virtio devices, one each upwards: IRQs 5..23 are free (4 is COM1)
+     * and routed to the IOAPIC pins of the same number by the MP table; KVM's IOAPIC has 24
+     * pins (KVM_IOAPIC_NUM_PINS), as Firecracker uses them.
      */
     public static final int VIRTIO_IRQ_BASE = 5;
-    public static final int VIRTIO_IRQ_LAST = 15;
+    public static final int VIRTIO_IRQ_LAST = 23;
     /** Default IOAPIC and local APIC addresses (Intel MP spec). */
     public static final long IOAPIC = 0xfec0_0000L;
     public static final long LAPIC = 0xfee0_0000L;

@@ -9,12 +9,12 @@ import java.nio.charset.StandardCharsets;
 /**
  * The Intel MultiProcessor Specification 1.4 tables at {@link Layout#MPTABLE}: the floating
  * pointer, a configuration table with one processor entry per vCPU, an ISA bus, the IOAPIC, ISA
- * IRQs 0..15 routed to IOAPIC pins of the same number (as KVM's default GSI routing does), and
+ * IRQs 0..23 routed to IOAPIC pins of the same number (as KVM's default GSI routing does), and
  * LINT0 = ExtINT, LINT1 = NMI. Without ACPI this is how the kernel finds the CPUs and IOAPIC.
  */
 public final class MpTable {
     static final int FLOATING_SIZE = 16, HEADER_SIZE = 44, CPU_SIZE = 20, ENTRY_SIZE = 8;
-    static final int IRQS = 16;
+    static final int IRQS = 24;
     static final int APIC_VERSION = 0x14, IOAPIC_VERSION = 0x11;
     /** Largest vCPU count whose table fits between {@link Layout#MPTABLE} and base-memory end. */
     public static final int MAX_CPUS = (int) ((Layout.BASE_MEMORY_END - Layout.MPTABLE - FLOATING_SIZE - HEADER_SIZE

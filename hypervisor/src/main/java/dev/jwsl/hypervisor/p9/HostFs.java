@@ -70,6 +70,8 @@ final class HostFs {
     private static final MethodHandle FDATASYNC = link("fdatasync", JAVA_INT, JAVA_INT);
     private static final MethodHandle FCNTL_PTR = LibC.linkCapturingErrno("fcntl",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), 2);
+    private static final MethodHandle FCNTL_INT = LibC.linkCapturingErrno("fcntl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), 2);
     private static final MethodHandle GETXATTR = link("getxattr", JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
     private static final MethodHandle LISTXATTR = link("listxattr", JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG);
     private static final MethodHandle SETXATTR = link("setxattr", JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT);
@@ -142,6 +144,16 @@ final class HostFs {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment st = LibC.callState();
             return (int) check((int) OPENAT.invokeExact(st, dirfd, a.allocateFrom(name), flags, mode), st);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** A second descriptor for the same open file (F_DUPFD_CLOEXEC). */
+    static int dup(int fd) {
+        try {
+            MemorySegment st = LibC.callState();
+            return (int) check((int) FCNTL_INT.invokeExact(st, fd, 1030, 3), st);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -26,6 +26,9 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 public final class P9Session implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(P9Session.class.getName());
 
+    /** JWSL_P9_TRACE=1 prints every failed request to stderr (protocol debugging). */
+    private static final boolean TRACE = System.getenv("JWSL_P9_TRACE") != null;
+
     private final P9Server server;
     private final Map<Integer, Fid> fids = new ConcurrentHashMap<>();
     private final Map<Integer, CompletableFuture<Void>> inFlight = new ConcurrentHashMap<>();
@@ -154,6 +157,9 @@ public final class P9Session implements AutoCloseable {
             byte[] r = out.finish(out.position());
             return reply.write(0, r, r.length);
         } catch (P9Error e) {
+            if (TRACE) {
+                System.err.println("9P type " + type + " tag " + tag + ": " + e.getMessage());
+            }
             return error(reply, tag, e.errno());
         } finally {
             for (Fid f : held) {
@@ -336,7 +342,7 @@ public final class P9Session implements AutoCloseable {
                 qids.add(curQid);
             }
             if (qids.size() == n) {
-                int fd = cur >= 0 ? cur : openBeneath(from.pathFd, ".");
+                int fd = cur >= 0 ? cur : HostFs.dup(from.pathFd);
                 cur = -1;
                 install(newNo, new Fid(from.share, fd, from.uid, curQid));
             }
@@ -354,12 +360,12 @@ public final class P9Session implements AutoCloseable {
         if (name.equals("..")) {
             HostFs.Stat st = HostFs.stat(dirFd);
             if (st.dev() == share.dev() && st.ino() == share.ino()) {
-                return openBeneath(dirFd, ".");
+                return HostFs.dup(dirFd);
             }
             return HostFs.openat(dirFd, "..", HostFs.O_PATH | HostFs.O_DIRECTORY | HostFs.O_NOFOLLOW | HostFs.O_CLOEXEC, 0);
         }
         if (name.equals(".")) {
-            return openBeneath(dirFd, ".");
+            return HostFs.dup(dirFd);
         }
         return openBeneath(dirFd, checkName(name));
     }

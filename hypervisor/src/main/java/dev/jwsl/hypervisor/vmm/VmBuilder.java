@@ -12,6 +12,9 @@ import dev.jwsl.hypervisor.devices.MmioBus;
 import dev.jwsl.hypervisor.devices.virtio.block.BlockDevice;
 import dev.jwsl.hypervisor.devices.virtio.block.DiskException;
 import dev.jwsl.hypervisor.devices.virtio.block.DiskImage;
+import dev.jwsl.hypervisor.devices.virtio.p9.P9Device;
+import dev.jwsl.hypervisor.p9.P9Error;
+import dev.jwsl.hypervisor.p9.P9Server;
 import dev.jwsl.hypervisor.devices.virtio.rng.RngDevice;
 import dev.jwsl.hypervisor.devices.virtio.vsock.UnixSocketBackend;
 import dev.jwsl.hypervisor.devices.virtio.vsock.VsockDevice;
@@ -195,6 +198,15 @@ final class VmBuilder {
             BlockDevice disk = new BlockDevice(image, d.serial());
             disks.add(disk);
             attachVirtio(disk, "virtio-blk " + d.serial());
+        }
+        for (VmConfig.FileShare s : config.shares()) {
+            P9Server server;
+            try {
+                server = new P9Server(java.util.Map.of(s.tag(), s.hostDir()), P9Device.WORKERS);
+            } catch (P9Error e) {
+                throw new VmStartException(VmStartException.Reason.CONFIG, e.getMessage(), e);
+            }
+            attachVirtio(new P9Device(s.tag(), server), "virtio-9p " + s.tag());
         }
     }
 

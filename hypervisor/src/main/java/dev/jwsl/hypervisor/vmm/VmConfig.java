@@ -15,9 +15,10 @@ import java.nio.file.Path;
  * @param consoleOut   where the serial console's output goes
  * @param vsock        a virtio-vsock device, or null for none
  * @param disks        virtio-blk devices, in order
+ * @param shares       virtio-9p devices, host directories served by jwsl's 9P server
  */
 public record VmConfig(Path kernel, Path initrd, String cmdline, long memoryBytes, int cpus, OutputStream consoleOut,
-                       Vsock vsock, java.util.List<Disk> disks) {
+                       Vsock vsock, java.util.List<Disk> disks, java.util.List<FileShare> shares) {
     /** Smallest RAM jwsl will boot a kernel in. */
     public static final long MIN_MEMORY = 32L << 20;
     /** Most vCPUs: KVM's usual limit is far higher, the MP table's is {@link dev.jwsl.hypervisor.boot.MpTable#MAX_CPUS}. */
@@ -25,22 +26,36 @@ public record VmConfig(Path kernel, Path initrd, String cmdline, long memoryByte
 
     /** A VM without vsock. */
     public VmConfig(Path kernel, Path initrd, String cmdline, long memoryBytes, int cpus, OutputStream consoleOut) {
-        this(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, null, java.util.List.of());
+        this(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, null, java.util.List.of(), java.util.List.of());
     }
 
     public VmConfig {
         disks = java.util.List.copyOf(disks);
+        shares = java.util.List.copyOf(shares);
     }
 
     /** This configuration with a vsock device. */
     public VmConfig withVsock(Vsock vsock) {
-        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks);
+        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares);
     }
 
     /** This configuration with these block devices. */
     public VmConfig withDisks(java.util.List<Disk> disks) {
-        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks);
+        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares);
     }
+
+    /** This configuration with these 9P shares. */
+    public VmConfig withShares(java.util.List<FileShare> shares) {
+        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares);
+    }
+
+    /**
+     * A virtio-9p device: the guest mounts it with {@code mount -t 9p -o trans=virtio TAG DIR}.
+     *
+     * @param tag     the mount tag (at most 64 bytes here; the spec allows 65535)
+     * @param hostDir the host directory served, with this process's permissions
+     */
+    public record FileShare(String tag, Path hostDir) {}
 
     /**
      * A virtio-blk device.

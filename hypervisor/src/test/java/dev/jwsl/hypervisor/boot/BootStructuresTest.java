@@ -126,7 +126,7 @@ class BootStructuresTest {
             byte[] t = m.read(table, length);
             assertEquals("PCMP", new String(t, 0, 4));
             assertEquals(0, sum(t));
-            assertEquals(3 + 1 + 1 + 16 + 2, Short.toUnsignedInt(m.readShort(table + 34)), "entry count");
+            assertEquals(3 + 1 + 1 + 24 + 2, Short.toUnsignedInt(m.readShort(table + 34)), "entry count");
             assertEquals(MpTable.size(3), 16 + length);
             // processor entries: APIC ids 0..2, only the first is the BSP
             for (int cpu = 0; cpu < 3; cpu++) {

@@ -78,7 +78,9 @@ class P9SessionTest {
         assertEquals("hello world", Files.readString(share.resolve("a.txt")));
         assertEquals("rw-r-----", PosixFilePermissions.toString(Files.getPosixFilePermissions(share.resolve("a.txt"))));
 
-        c.walk(ROOT, 3, "a.txt");
+        c.walk(ROOT, 30, "a.txt");
+        c.walk(30, 3); // a clone of a file fid, as the Linux client makes before every open
+        c.clunk(30);
         P9Client.Attr a = c.getattr(3);
         assertEquals(11, a.size());
         assertEquals(0100640, a.mode());
