@@ -13,15 +13,39 @@ import java.util.Map;
  * {@code vmIdleTimeout} (milliseconds). Unknown keys are ignored, as WSL does; bad values are
  * errors naming the key.
  *
+ * <p>jwsl's own: section {@code [shares]} lists the host directories every distro sees (mounted
+ * at {@code /mnt/NAME}, or under wsl.conf's {@code [automount] root}), one {@code NAME = DIR}
+ * per line, default {@code host = /}; {@code [wsl2] shareTransport} is {@code virtio} (a
+ * virtio-9p device per share, the default: measured faster) or {@code vsock} (9P over a VM
+ * socket, as WSL does); {@code [wsl2] shareMountOptions} are the guest's 9P mount options.
+ *
  * @param memoryBytes    guest RAM
  * @param processors     vCPUs
  * @param kernel         kernel image, or null for jwsl's own
  * @param extraCmdline   appended kernel parameters
  * @param idleTimeoutMs  how long an unused VM stays up
  * @param defaultVhdBytes largest size of a new distro's (sparse) disk, {@code defaultVhdSize}
+ * @param shares         share name to host directory, in order
+ * @param shareTransport how the guest reaches the 9P server
+ * @param shareMountOptions the 9P mount options besides transport and version
  */
 public record WslConfig(long memoryBytes, int processors, Path kernel, String extraCmdline, long idleTimeoutMs,
-                        long defaultVhdBytes) {
+                        long defaultVhdBytes, Map<String, Path> shares, ShareTransport shareTransport,
+                        String shareMountOptions) {
+    /** How a share reaches the guest. */
+    public enum ShareTransport { VIRTIO, VSOCK }
+
+    /**
+     * 9P mount options by measurement (scripts/bench-9p): 512 KiB messages (the virtio transport's
+     * limit is ~500 KiB); cache=mmap keeps host changes visible at once (no dentry or attribute
+     * cache: every lookup asks the server) while mmap works.
+     */
+    public static final String DEFAULT_SHARE_MOUNT_OPTIONS = "msize=524288,cache=mmap";
+    private static final java.util.regex.Pattern SHARE_NAME = java.util.regex.Pattern.compile("[a-z0-9][a-z0-9_-]{0,31}");
+
+    public WslConfig {
+        shares = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(shares));
+    }
     public static final long DEFAULT_MEMORY = 512L << 20;
     public static final int DEFAULT_PROCESSORS = 2;
     public static final long DEFAULT_IDLE_TIMEOUT_MS = 60_000;
@@ -31,6 +55,8 @@ public record WslConfig(long memoryBytes, int processors, Path kernel, String ex
     /** Reads {@code file}; a missing file gives the defaults. */
     public static WslConfig load(Path file) throws IOException {
         Map<String, String> wsl2 = new HashMap<>();
+        Map<String, Path> shares = new java.util.LinkedHashMap<>();
+        boolean sharesSection = false;
         if (Files.exists(file)) {
             String section = "";
             for (String raw : Files.readAllLines(file)) {
@@ -40,11 +66,34 @@ public record WslConfig(long memoryBytes, int processors, Path kernel, String ex
                 }
                 if (line.startsWith("[") && line.endsWith("]")) {
                     section = line.substring(1, line.length() - 1).strip().toLowerCase(Locale.ROOT);
+                    sharesSection |= section.equals("shares");
                 } else if (section.equals("wsl2") && line.contains("=")) {
                     int eq = line.indexOf('=');
                     wsl2.put(line.substring(0, eq).strip().toLowerCase(Locale.ROOT), line.substring(eq + 1).strip());
+                } else if (section.equals("shares") && line.contains("=")) {
+                    int eq = line.indexOf('=');
+                    String name = line.substring(0, eq).strip();
+                    String dir = line.substring(eq + 1).strip();
+                    if (!SHARE_NAME.matcher(name).matches()) {
+                        throw new IllegalArgumentException(file + ": share name '" + name + "' must be 1-32 of a-z 0-9 _ -");
+                    }
+                    if (!dir.startsWith("/") || dir.chars().anyMatch(Character::isWhitespace)) {
+                        throw new IllegalArgumentException(file + ": share " + name + " needs an absolute directory without spaces, got '" + dir + "'");
+                    }
+                    shares.put(name, Path.of(dir).normalize());
                 }
             }
+        }
+        if (!sharesSection) {
+            shares.put("host", Path.of("/"));
+        }
+        String transport = wsl2.getOrDefault("sharetransport", "virtio").toLowerCase(Locale.ROOT);
+        if (!transport.equals("virtio") && !transport.equals("vsock")) {
+            throw new IllegalArgumentException(file + ": shareTransport=" + transport + " is not virtio or vsock");
+        }
+        String mountOptions = wsl2.getOrDefault("sharemountoptions", DEFAULT_SHARE_MOUNT_OPTIONS);
+        if (!mountOptions.matches("[A-Za-z0-9_=,.]*")) {
+            throw new IllegalArgumentException(file + ": shareMountOptions=" + mountOptions + " holds characters other than letters, digits, _ = , .");
         }
         return new WslConfig(
                 wsl2.containsKey("memory") ? size(file, "memory", wsl2.get("memory")) : DEFAULT_MEMORY,
@@ -54,7 +103,8 @@ public record WslConfig(long memoryBytes, int processors, Path kernel, String ex
                 wsl2.containsKey("vmidletimeout") ? positive(file, "vmIdleTimeout", wsl2.get("vmidletimeout"))
                         : DEFAULT_IDLE_TIMEOUT_MS,
                 wsl2.containsKey("defaultvhdsize") ? size(file, "defaultVhdSize", wsl2.get("defaultvhdsize"))
-                        : DEFAULT_VHD_BYTES);
+                        : DEFAULT_VHD_BYTES,
+                shares, ShareTransport.valueOf(transport.toUpperCase(Locale.ROOT)), mountOptions);
     }
 
     private static int positive(Path file, String key, String value) {

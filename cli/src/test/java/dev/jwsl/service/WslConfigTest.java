@@ -42,6 +42,33 @@ class WslConfigTest {
         WslConfig c = WslConfig.load(dir.resolve("none"));
         assertEquals(WslConfig.DEFAULT_MEMORY, c.memoryBytes());
         assertEquals(WslConfig.DEFAULT_IDLE_TIMEOUT_MS, c.idleTimeoutMs());
+        assertEquals(java.util.Map.of("host", Path.of("/")), c.shares());
+        assertEquals(WslConfig.ShareTransport.VIRTIO, c.shareTransport());
+        assertEquals(WslConfig.DEFAULT_SHARE_MOUNT_OPTIONS, c.shareMountOptions());
+    }
+
+    @Test
+    void sharesAreConfigurable() throws IOException {
+        Path f = Files.writeString(dir.resolve(".wslconfig"), """
+                [wsl2]
+                shareTransport = vsock
+                shareMountOptions = msize=65536,cache=none
+                [shares]
+                proj = /home/me/proj/
+                data=/srv/data
+                """);
+        WslConfig c = WslConfig.load(f);
+        assertEquals(java.util.List.of("proj", "data"), java.util.List.copyOf(c.shares().keySet()));
+        assertEquals(Path.of("/home/me/proj"), c.shares().get("proj"));
+        assertEquals(WslConfig.ShareTransport.VSOCK, c.shareTransport());
+        assertEquals("msize=65536,cache=none", c.shareMountOptions());
+        Path empty = Files.writeString(dir.resolve("empty"), "[shares]\n");
+        assertTrue(WslConfig.load(empty).shares().isEmpty(), "an empty [shares] section shares nothing");
+        for (String bad : new String[] {"[shares]\nHost=/\n", "[shares]\nx=relative\n", "[shares]\nx=/a b\n",
+                "[wsl2]\nshareTransport=smb\n", "[wsl2]\nshareMountOptions=a;b\n"}) {
+            Path b = Files.writeString(dir.resolve("bad"), bad);
+            assertThrows(IllegalArgumentException.class, () -> WslConfig.load(b), bad);
+        }
     }
 
     @Test

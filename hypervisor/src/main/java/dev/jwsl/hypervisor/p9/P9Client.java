@@ -51,22 +51,23 @@ public final class P9Client implements AutoCloseable {
         this.transport = transport;
     }
 
-    /** A transport straight into a session (no socket): the reply buffer is {@code replyBuffer} bytes. */
+    /**
+     * A transport straight into a session (no socket), one request at a time: the reply buffer
+     * is {@code replyBuffer} bytes. Native memory, as a real transport's buffers are.
+     */
     public static Transport direct(P9Session session, int replyBuffer) {
+        Arena arena = Arena.ofAuto();
+        MemorySegment req = arena.allocate(P9Server.MAX_MSIZE + 64);
+        MemorySegment out = arena.allocate(replyBuffer);
         return request -> {
-            // native memory, as a transport's buffers are (guest RAM, direct socket buffers)
-            try (Arena arena = Arena.ofShared()) {
-                MemorySegment req = arena.allocate(request.length);
-                MemorySegment.copy(request, 0, req, JAVA_BYTE, 0, request.length);
-                MemorySegment out = arena.allocate(replyBuffer);
-                CompletableFuture<Integer> n = new CompletableFuture<>();
-                session.submit(Scatter.of(req), Scatter.of(out), n::complete);
-                int len = n.join();
-                if (len < 0) {
-                    throw new P9Error(Errno.EPROTO, "server dropped the connection");
-                }
-                return out.asSlice(0, len).toArray(JAVA_BYTE);
+            MemorySegment.copy(request, 0, req, JAVA_BYTE, 0, request.length);
+            CompletableFuture<Integer> n = new CompletableFuture<>();
+            session.submit(Scatter.of(req.asSlice(0, request.length)), Scatter.of(out), n::complete);
+            int len = n.join();
+            if (len < 0) {
+                throw new P9Error(Errno.EPROTO, "server dropped the connection");
             }
+            return out.asSlice(0, len).toArray(JAVA_BYTE);
         };
     }
 
@@ -107,21 +108,31 @@ public final class P9Client implements AutoCloseable {
 
     /** A request under construction. */
     public final class Request {
-        private final ByteBuffer b = ByteBuffer.allocate(P9Server.MAX_MSIZE + 64).order(ByteOrder.LITTLE_ENDIAN);
+        private ByteBuffer b = ByteBuffer.allocate(256).order(ByteOrder.LITTLE_ENDIAN);
 
         Request(int type) {
             b.putInt(0).put((byte) type).putShort((short) (tag++ & 0x7fff));
         }
 
-        public Request u8(int v) { b.put((byte) v); return this; }
-        public Request u16(int v) { b.putShort((short) v); return this; }
-        public Request u32(int v) { b.putInt(v); return this; }
-        public Request u64(long v) { b.putLong(v); return this; }
-        public Request bytes(byte[] v) { b.put(v); return this; }
+        private ByteBuffer room(int n) {
+            if (b.remaining() < n) {
+                ByteBuffer bigger = ByteBuffer.allocate(Math.max(b.capacity() * 2, b.position() + n)).order(ByteOrder.LITTLE_ENDIAN);
+                b.flip();
+                bigger.put(b);
+                b = bigger;
+            }
+            return b;
+        }
+
+        public Request u8(int v) { room(1).put((byte) v); return this; }
+        public Request u16(int v) { room(2).putShort((short) v); return this; }
+        public Request u32(int v) { room(4).putInt(v); return this; }
+        public Request u64(long v) { room(8).putLong(v); return this; }
+        public Request bytes(byte[] v) { room(v.length).put(v); return this; }
 
         public Request str(String s) {
             byte[] v = s.getBytes(StandardCharsets.UTF_8);
-            b.putShort((short) v.length).put(v);
+            room(2 + v.length).putShort((short) v.length).put(v);
             return this;
         }
 

@@ -35,6 +35,7 @@ public final class P9Server implements AutoCloseable {
     private final Map<Long, Integer> devices = new ConcurrentHashMap<>();
     private final AtomicInteger nextDevice = new AtomicInteger();
     private final AtomicLong requests = new AtomicLong();
+    private final AtomicLong internalErrors = new AtomicLong();
 
     /**
      * @param shares  share name to host directory; the first is what an empty attach name gets
@@ -120,6 +121,15 @@ public final class P9Server implements AutoCloseable {
         int index = devices.computeIfAbsent(dev, d -> nextDevice.getAndIncrement());
         long low = ino < (1L << 48) && ino >= 0 ? ino : (ino ^ (ino >>> 48)) & ((1L << 48) - 1);
         return ((long) (index & 0xffff) << 48) | low;
+    }
+
+    void internalError() {
+        internalErrors.incrementAndGet();
+    }
+
+    /** Requests that failed with an unexpected exception (a server bug, answered EIO). */
+    public long internalErrors() {
+        return internalErrors.get();
     }
 
     void counted() {

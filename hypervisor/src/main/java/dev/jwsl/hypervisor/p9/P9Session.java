@@ -79,6 +79,7 @@ public final class P9Session implements AutoCloseable {
                 try {
                     n = handle(type, tag, message, reply);
                 } catch (RuntimeException e) {
+                    server.internalError();
                     LOG.log(System.Logger.Level.WARNING, "9P request type " + type + " failed", e);
                     n = error(reply, tag, Errno.EIO);
                 }

@@ -2,44 +2,55 @@ package dev.jwsl.hypervisor.p9;
 
 import dev.jwsl.hypervisor.sys.Errno;
 
-import java.nio.BufferOverflowException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 
 /** Encodes one reply: header first, fields after, size patched in by {@link #finish}. */
 final class P9Writer {
-    private final ByteBuffer b;
+    private final int capacity;
+    private ByteBuffer b;
 
     /** A reply of at most {@code capacity} bytes (the client's reply buffer). */
     P9Writer(int capacity, int type, int tag) {
-        this.b = ByteBuffer.allocate(Math.max(capacity, P9Constants.HEADER)).order(ByteOrder.LITTLE_ENDIAN);
+        this.capacity = Math.max(capacity, P9Constants.HEADER);
+        // most replies are tens of bytes: grow on demand rather than zero a whole msize per reply
+        this.b = ByteBuffer.allocate(Math.min(this.capacity, 256)).order(ByteOrder.LITTLE_ENDIAN);
         b.putInt(0).put((byte) type).putShort((short) tag);
     }
 
-    private P9Writer checked(Runnable put) {
-        try {
-            put.run();
-        } catch (BufferOverflowException e) {
-            throw new P9Error(Errno.ENOSPC, "reply larger than the client's buffer");
+    private ByteBuffer room(int n) {
+        if (b.remaining() < n) {
+            if (b.position() + n > capacity) {
+                throw new P9Error(Errno.ENOSPC, "reply larger than the client's buffer");
+            }
+            ByteBuffer bigger = ByteBuffer.allocate((int) Math.min(capacity, Math.max(2L * b.capacity(), b.position() + n)))
+                    .order(ByteOrder.LITTLE_ENDIAN);
+            b.flip();
+            bigger.put(b);
+            b = bigger;
         }
-        return this;
+        return b;
     }
 
     P9Writer u8(int v) {
-        return checked(() -> b.put((byte) v));
+        room(1).put((byte) v);
+        return this;
     }
 
     P9Writer u16(int v) {
-        return checked(() -> b.putShort((short) v));
+        room(2).putShort((short) v);
+        return this;
     }
 
     P9Writer u32(int v) {
-        return checked(() -> b.putInt(v));
+        room(4).putInt(v);
+        return this;
     }
 
     P9Writer u64(long v) {
-        return checked(() -> b.putLong(v));
+        room(8).putLong(v);
+        return this;
     }
 
     P9Writer str(String s) {
@@ -47,20 +58,23 @@ final class P9Writer {
         if (bytes.length > 0xffff) {
             throw new P9Error(Errno.ENAMETOOLONG);
         }
-        return checked(() -> b.putShort((short) bytes.length).put(bytes));
+        room(2 + bytes.length).putShort((short) bytes.length).put(bytes);
+        return this;
     }
 
     P9Writer bytes(byte[] v, int n) {
-        return checked(() -> b.put(v, 0, n));
+        room(n).put(v, 0, n);
+        return this;
     }
 
     P9Writer qid(Qid q) {
-        return checked(() -> b.put(q.type()).putInt(q.version()).putLong(q.path()));
+        room(P9Constants.QID_SIZE).put(q.type()).putInt(q.version()).putLong(q.path());
+        return this;
     }
 
     /** Bytes still free. */
     int remaining() {
-        return b.remaining();
+        return capacity - b.position();
     }
 
     int position() {
