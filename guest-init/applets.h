@@ -5,6 +5,7 @@
 #include "init.h"
 #include "relayd.h"
 #include "distro.h"
+#include "share.h"
 #include "wslpath.h"
 
 #endif

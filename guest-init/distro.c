@@ -8,7 +8,8 @@
  * Exit status 0, 1 with one line on stderr, 3 for "already running" / "not running".
  * The distro's init (PID 1 of its namespace) moves the disk over "/" and chroots into it, mounts /proc, /sys, a
  * private /dev (tmpfs with the usual nodes and its own devpts), /dev/shm, /run and /tmp, sets the
- * hostname, honours /etc/wsl.conf and then reaps orphans until it is killed. relayd enters those
+ * hostname, binds the host shares (share.c) and wslpath, honours /etc/wsl.conf and then reaps
+ * orphans until it is killed. relayd enters those
  * namespaces for commands (distro_enter). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "distro.h"
+#include "share.h"
 #include "wslconf.h"
 
 #define RUN_DIR "/run/jwsl/distros"
@@ -128,9 +130,9 @@ static int find_device(const char *device, char *out, size_t len)
     return -1;
 }
 
-static void mkdirs(const char *path, mode_t mode)
+void distro_mkdirs(const char *path, mode_t mode)
 {
-    char buf[512];
+    char buf[640];
     snprintf(buf, sizeof(buf), "%s", path);
     for (char *p = buf + 1; *p; p++) {
         if (*p == '/') {
@@ -186,6 +188,56 @@ static void hostname_for(const struct wslconf *conf, const char *name, char *out
         snprintf(out, len, "localhost");
 }
 
+/* wslpath in the distro, as WSL has it: the init binary bound over /usr/bin/wslpath (an empty
+ * file is made there the first time, like WSL's /init). */
+static void bind_wslpath(int initfd)
+{
+    struct stat st;
+    if (initfd < 0)
+        return;
+    if (stat("/usr/bin", &st) == 0 && S_ISDIR(st.st_mode)) {
+        int fd = open("/usr/bin/wslpath", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0755);
+        if (fd >= 0)
+            close(fd);
+        if (lstat("/usr/bin/wslpath", &st) == 0 && S_ISREG(st.st_mode)) {
+            char src[64];
+            snprintf(src, sizeof(src), "/proc/self/fd/%d", initfd);
+            if (mount(src, "/usr/bin/wslpath", NULL, MS_BIND, NULL) == 0)
+                mount(NULL, "/usr/bin/wslpath", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
+        }
+    }
+    close(initfd);
+}
+
+/* [automount] mountFsTab: "mount -a" when /etc/fstab holds an entry (a fork and exec cost
+ * seconds of emulated kernel time here; Debian's stock fstab has only comments). */
+static void mount_fstab(void)
+{
+    FILE *f = fopen("/etc/fstab", "re");
+    if (!f)
+        return;
+    char line[512];
+    int any = 0;
+    while (!any && fgets(line, sizeof(line), f)) {
+        char *p = line + strspn(line, " \t");
+        any = *p && *p != '#' && *p != '\n';
+    }
+    fclose(f);
+    if (!any)
+        return;
+    pid_t m = fork();
+    if (m == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl("/bin/sh", "sh", "-c", "mount -a", (char *)NULL);
+        _exit(127);
+    }
+    if (m > 0)
+        waitpid(m, NULL, 0);
+}
+
 /* In the new namespaces: become the distro's init. Reports "ok\n<key=value lines>" or an error
  * line on report, then never returns. */
 static void __attribute__((noreturn)) distro_init(const char *name, const char *root, int report)
@@ -193,6 +245,10 @@ static void __attribute__((noreturn)) distro_init(const char *name, const char *
     char msg[1024], host[64];
     struct wslconf conf;
     setsid();
+    /* What must be reached from the VM's side of the mount tree, held open across the chroot. */
+    struct vm_share shares[SHARE_MAX];
+    int nshares = share_open_all(shares, SHARE_MAX);
+    int initfd = open("/init", O_PATH | O_CLOEXEC);
     /* The utility VM's root is the initramfs (rootfs), which pivot_root cannot move away from:
      * move the distro's mount over "/" and chroot, as switch_root does. setns() into this mount
      * namespace lands on the top mount of "/", the distro (the kernel looks up "/" with
@@ -218,6 +274,10 @@ static void __attribute__((noreturn)) distro_init(const char *name, const char *
     }
     mkdir("/run/lock", 01777);
     wslconf_load("/etc/wsl.conf", &conf);
+    share_bind_all(shares, nshares, &conf);
+    bind_wslpath(initfd);
+    if (conf.mount_fstab)
+        mount_fstab();
     hostname_for(&conf, name, host, sizeof(host));
     sethostname(host, strlen(host));
     if (conf.generate_hosts) {
@@ -270,7 +330,7 @@ static int start(const char *name, const char *device)
         return fail("no disk %s in the utility VM%s", device, 0);
     snprintf(dir, sizeof(dir), RUN_DIR "/%s", name);
     snprintf(root, sizeof(root), "%s/root", dir);
-    mkdirs(root, 0700);
+    distro_mkdirs(root, 0700);
     if (mount(dev, root, "ext4", MS_NOATIME, NULL) != 0) {
         int e = errno;
         rmdir(root);

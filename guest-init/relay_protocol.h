@@ -19,10 +19,13 @@
 #define JWSL_RELAY_PORT 50000
 #define JWSL_RELAY_HEADER_SIZE 8
 #define JWSL_RELAY_MAX_PAYLOAD 65536
+#define JWSL_RELAY_HOST_CWD "host:"
 
 /* host -> guest */
 #define JWSL_RELAY_CREATE 1    /* payload: u16 tty (0/1), u16 rows, u16 cols, u16 argc, then NUL-terminated
-                                  strings: user ("" = root), cwd ("" = the user's home), distro ("" = the
+                                  strings: user ("" = root), cwd ("" = the user's home; "host:PATH" =
+                                  the host directory PATH, mapped through the distro's shares as
+                                  wslpath -u does, else home), distro ("" = the
                                   utility VM itself; else the running distro whose namespaces the
                                   command runs in), argv[0..argc-1]
                                   (argc 0 = the user's login shell; arguments may be empty), then env

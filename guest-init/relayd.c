@@ -40,25 +40,14 @@
 #include "relay_protocol.h"
 #include "exec.h"
 #include "relayd.h"
+#include "wslpath.h"
 #include "distro.h"
+#include "vsock.h"
 
-#ifndef AF_VSOCK
-#define AF_VSOCK 40
-#endif
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
 
-/* struct sockaddr_vm of <linux/vm_sockets.h>, which musl-gcc's include path lacks. */
-struct relay_sockaddr_vm {
-    unsigned short svm_family;
-    unsigned short svm_reserved1;
-    unsigned int svm_port;
-    unsigned int svm_cid;
-    unsigned char svm_flags;
-    unsigned char svm_zero[3];
-};
-#define RELAY_VMADDR_CID_ANY 0xffffffffu
 
 #define HDR JWSL_RELAY_HEADER_SIZE
 #define MAX_PAYLOAD JWSL_RELAY_MAX_PAYLOAD
@@ -371,7 +360,15 @@ static void __attribute__((noreturn)) child_exec(struct create *c, struct user *
         if (setgroups(1, &u->gid) != 0 || setgid(u->gid) != 0 || setuid(u->uid) != 0)
             child_fail(errfd, "cannot switch to user %s: %s", u->name, errno);
     }
-    if (*c->cwd) {
+    char mapped[4096];
+    if (strncmp(c->cwd, JWSL_RELAY_HOST_CWD, strlen(JWSL_RELAY_HOST_CWD)) == 0) {
+        /* The host directory wsl ran in: its place on the shares, else home, as WSL does with
+         * a Windows directory it cannot translate. */
+        if (wslpath_host_to_guest(c->cwd + strlen(JWSL_RELAY_HOST_CWD), mapped, sizeof(mapped)) != 0 || chdir(mapped) != 0) {
+            if (chdir(u->home) != 0 && chdir("/") != 0)
+                child_fail(errfd, "cannot change directory to %s: %s", "/", errno);
+        }
+    } else if (*c->cwd) {
         if (chdir(c->cwd) != 0)
             child_fail(errfd, "cannot change directory to %s: %s", c->cwd, errno);
     } else if (chdir(u->home) != 0 && chdir("/") != 0) {
@@ -958,8 +955,8 @@ static int serve(int lfd, void (*listening)(void))
 
 int relayd_serve(void (*listening)(void))
 {
-    struct relay_sockaddr_vm addr = {.svm_family = AF_VSOCK, .svm_port = JWSL_RELAY_PORT,
-                                     .svm_cid = RELAY_VMADDR_CID_ANY};
+    struct jwsl_sockaddr_vm addr = {.svm_family = AF_VSOCK, .svm_port = JWSL_RELAY_PORT,
+                                     .svm_cid = JWSL_VMADDR_CID_ANY};
     ensure_std_fds();
     int lfd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {

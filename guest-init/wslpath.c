@@ -158,6 +158,30 @@ static const struct share *find(const char *path, int to_guest, const char **res
     return best;
 }
 
+static int loaded;
+
+int wslpath_host_to_guest(const char *host, char *out, size_t len)
+{
+    char lex[PATH_MAX];
+    const char *rest;
+    if (host[0] != '/' || normalise(host, lex, sizeof(lex)))
+        return -1;
+    if (!loaded) {
+        if (load_shares())
+            return -1;
+        loaded = 1;
+    }
+    const struct share *s = find(lex, 1, &rest);
+    if (!s)
+        return -1;
+    const char *to = s->guest;
+    if (strcmp(rest, "/") == 0)
+        rest = "";
+    else if (*rest && strcmp(to, "/") == 0)
+        to = "";
+    return snprintf(out, len, "%s%s", to, rest) >= (int)len ? -1 : 0;
+}
+
 static int emit_mapped(const struct share *s, int to_guest, const char *rest)
 {
     const char *to = to_guest ? s->guest : s->host;

@@ -8,4 +8,7 @@
  * usage error. */
 int wslpath_main(int argc, char **argv);
 
+/* The distro path of host path host (as "wslpath -u"), into out; -1 if it is on no share. */
+int wslpath_host_to_guest(const char *host, char *out, size_t len);
+
 #endif

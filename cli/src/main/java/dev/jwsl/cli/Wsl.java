@@ -1,5 +1,6 @@
 package dev.jwsl.cli;
 
+import dev.jwsl.cli.relay.RelayConstants;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -29,8 +30,9 @@ public final class Wsl implements Callable<Integer> {
     @Option(names = {"-e", "--exec"}, description = "run CMD without the shell")
     boolean exec;
 
-    @Option(names = "--cd", paramLabel = "DIR", description = "working directory in the guest")
-    String cd = "";
+    @Option(names = "--cd", paramLabel = "DIR",
+            description = "working directory in the guest ('~': home; default: this directory on the host share, else home)")
+    String cd;
 
     @Option(names = {"-u", "--user"}, paramLabel = "USER", description = "user to run as (default: the distro's default user)")
     String user = "";
@@ -173,7 +175,10 @@ public final class Wsl implements Callable<Integer> {
         if (system && !distro.isEmpty()) {
             throw usage("--system and --distribution exclude each other");
         }
-        return client.run(command, exec, cd, user, distro, system);
+        // As WSL starts in the Windows directory it was run from: the guest maps the host directory
+        // through the distro's shares (wslpath -u) and falls back to home.
+        String cwd = cd == null ? RelayConstants.HOST_CWD + System.getProperty("user.dir") : cd.equals("~") ? "" : cd;
+        return client.run(command, exec, cwd, user, distro, system);
     }
 
     public static void main(String[] args) {

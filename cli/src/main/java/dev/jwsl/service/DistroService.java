@@ -50,9 +50,15 @@ final class DistroService implements JwslService {
     /** GNU tar's --totals line. */
     private static final Pattern TAR_TOTAL = Pattern.compile("Total bytes written: (\\d+)");
 
+    /** $1 name, $2 slot, then NAME HOSTPATH SOURCE OPTIONS per host share (mounted once per VM). */
     private static final String START_SCRIPT = """
             disk "$2" >/dev/null || exit 1
-            exec /init jwsl-distro start "$1" "$2"
+            n=$1 s=$2; shift 2
+            while [ $# -ge 4 ]; do
+              /init jwsl-share mount "$1" "$2" "$3" "$4" || die "cannot mount the host share $1 ($2)"
+              shift 4
+            done
+            exec /init jwsl-distro start "$n" "$s"
             """;
     private static final String STOP_SCRIPT = """
             exec /init jwsl-distro stop "$1"
@@ -177,7 +183,9 @@ final class DistroService implements JwslService {
             String serial = vm.attach(d.image(), false, hold.generation(), "distro " + d.name());
             GuestShell.Result res;
             try {
-                res = hold.shell().run(START_SCRIPT, d.name(), serial);
+                List<String> args = new ArrayList<>(List.of(d.name(), serial));
+                args.addAll(vm.shareMountArgs());
+                res = hold.shell().run(START_SCRIPT, args.toArray(String[]::new));
             } catch (IOException | RuntimeException e) {
                 vm.detach(serial, hold.generation());
                 throw e;

@@ -2,6 +2,9 @@ package dev.jwsl.service;
 
 import dev.jwsl.cli.relay.RelayConstants;
 import dev.jwsl.hypervisor.devices.virtio.block.BlockDevice;
+import dev.jwsl.hypervisor.devices.virtio.p9.P9Device;
+import dev.jwsl.hypervisor.p9.P9Server;
+import dev.jwsl.service.share.P9Listener;
 import dev.jwsl.hypervisor.vmm.GuestCommand;
 import dev.jwsl.hypervisor.vmm.KernelCmdline;
 import dev.jwsl.hypervisor.vmm.StopReason;
@@ -50,6 +53,8 @@ final class UtilityVm {
     private ScheduledFuture<?> idleStop;
     /** Slot serial → what is in it (null: empty), for the current generation. */
     private final String[] slotUse = new String[SLOTS];
+    /** The 9P server of shareTransport=vsock, started with the first boot. */
+    private P9Server vsockShares;
 
     /** A hold on the running VM: it stays up until every hold is closed (and the idle time passed). */
     interface Hold extends AutoCloseable {
@@ -193,6 +198,23 @@ final class UtilityVm {
         return "jwsl-slot-" + i;
     }
 
+    /**
+     * What the guest needs to mount the host shares: NAME HOSTPATH SOURCE OPTIONS per share, the
+     * arguments of {@code jwsl-share mount} (guest-init/share.c).
+     */
+    List<String> shareMountArgs() {
+        List<String> args = new ArrayList<>();
+        for (var e : config.shares().entrySet()) {
+            args.addAll(List.of(e.getKey(), e.getValue().toString(),
+                    config.shareTransport() == WslConfig.ShareTransport.VIRTIO ? "virtio:" + e.getKey() : "vsock:" + P9_VSOCK_PORT,
+                    config.shareMountOptions()));
+        }
+        return args;
+    }
+
+    /** The 9P port over vsock (564, 9P's registered port; WSL's plan9 server listens on vsock too). */
+    static final int P9_VSOCK_PORT = 564;
+
     private void boot() {
         String cmdline = KernelCmdline.build(config.extraCmdline(), GuestCommand.relayModeParams());
         List<VmConfig.Disk> disks = new ArrayList<>();
@@ -200,9 +222,16 @@ final class UtilityVm {
         for (int i = 0; i < SLOTS; i++) {
             disks.add(new VmConfig.Disk(null, false, slotSerial(i)));
         }
+        List<VmConfig.FileShare> p9 = new ArrayList<>();
+        if (config.shareTransport() == WslConfig.ShareTransport.VIRTIO) {
+            config.shares().forEach((name, dir) -> p9.add(new VmConfig.FileShare(name, dir)));
+        } else if (!config.shares().isEmpty()) {
+            startVsockShares();
+        }
         VmConfig vmConfig = new VmConfig(kernel, initrd, cmdline, config.memoryBytes(), config.processors(), console)
                 .withVsock(new VmConfig.Vsock(paths.vsockSocket()))
-                .withDisks(disks);
+                .withDisks(disks)
+                .withShares(p9);
         VirtualMachine machine = VirtualMachine.create(vmConfig);
         vm = machine;
         generation++;
@@ -219,6 +248,25 @@ final class UtilityVm {
                 }
             }
         });
+    }
+
+    /** 9P over vsock: the server listens where the hybrid vsock sends guest connections to port 564. */
+    private void startVsockShares() {
+        if (vsockShares != null) {
+            return; // one server for every boot: connections of a stopped VM just end
+        }
+        try {
+            P9Server server = new P9Server(config.shares(), P9Device.WORKERS);
+            io.netty.channel.EventLoopGroup group = new io.netty.channel.epoll.EpollEventLoopGroup(1);
+            P9Listener.listen(group, server, new P9Listener.UnixAddress(
+                    Path.of(paths.vsockSocket() + "_" + P9_VSOCK_PORT)));
+            vsockShares = server;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new VmStartException(VmStartException.Reason.CONFIG, "interrupted", e);
+        } catch (java.io.IOException | RuntimeException e) {
+            throw new VmStartException(VmStartException.Reason.CONFIG, "cannot serve the host shares: " + e.getMessage(), e);
+        }
     }
 
     synchronized String state() {

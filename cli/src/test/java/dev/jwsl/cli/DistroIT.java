@@ -62,7 +62,7 @@ class DistroIT {
     }
 
     /** A busybox root file system with every kind of member the import must keep. */
-    private static void buildRootfs(Path r) throws Exception {
+    static void buildRootfs(Path r) throws Exception {
         sh("""
                 set -e
                 r=%s
@@ -86,7 +86,7 @@ class DistroIT {
         x.write("jwsl.test", ByteBuffer.wrap("xattr value".getBytes(StandardCharsets.UTF_8)));
     }
 
-    private static String sh(String script) throws Exception {
+    static String sh(String script) throws Exception {
         Process p = new ProcessBuilder("sh", "-c", script).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(120, TimeUnit.SECONDS));

@@ -58,9 +58,18 @@ final class WslHarness {
     }
 
     Result wsl(byte[] stdin, String... args) throws Exception {
+        return wslIn(null, stdin, args);
+    }
+
+    /** wsl run from host directory {@code cwd} (null: this JVM's). */
+    Result wslIn(Path cwd, byte[] stdin, String... args) throws Exception {
         Path out = Files.createTempFile(base, "out", "");
         Path err = Files.createTempFile(base, "err", "");
-        Process p = builder(List.of(args)).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+        ProcessBuilder pb = builder(List.of(args));
+        if (cwd != null) {
+            pb.directory(cwd.toFile());
+        }
+        Process p = pb.redirectOutput(out.toFile()).redirectError(err.toFile()).start();
         CompletableFuture.runAsync(() -> {
             try (var in = p.getOutputStream()) {
                 in.write(stdin);

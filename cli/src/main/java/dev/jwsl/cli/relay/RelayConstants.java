@@ -8,6 +8,8 @@ public final class RelayConstants {
     public static final int PORT = 50000;
     public static final int HEADER_SIZE = 8;
     public static final int MAX_PAYLOAD = 65536;
+    /** A CREATE cwd with this prefix is a host directory, mapped in the guest through the shares. */
+    public static final String HOST_CWD = "host:";
 
     public static final int CREATE = 1;
     public static final int STDIN = 2;

@@ -37,6 +37,7 @@ class RelayConstantsTest {
             assertTrue(m.find(), e.getKey() + " in relay_protocol.h");
             assertEquals(e.getValue(), Integer.parseInt(m.group(1)), e.getKey());
         }
+        assertTrue(h.contains("#define JWSL_RELAY_HOST_CWD \"" + RelayConstants.HOST_CWD + "\""), "HOST_CWD");
     }
 
     @Test
