@@ -151,7 +151,7 @@ class HostShareIT {
         for (int i = 0; i < n; i++) {
             Files.createFile(big.resolve("entry-" + i));
         }
-        assertEquals(n + "\n", root("ls -f many | grep -c entry-"));
+        assertEquals(n + "\n", root("ls -1 many | grep -c entry-"));
     }
 
     @Test
