@@ -64,10 +64,8 @@ static int mount_share(const char *name, const char *host, const char *source, c
     char target[128], opts[1024];
     if (!name_ok(name) || host[0] != '/' || !text_ok(host, 1) || !text_ok(extra, 0) || strlen(host) >= 512)
         return fail(name, "bad share name, host path or options");
-    mkdir("/run/jwsl", 0755);
-    mkdir(SHARES_DIR, 0755);
     snprintf(target, sizeof(target), SHARES_DIR "/%s", name);
-    mkdir(target, 0755);
+    distro_mkdirs(target, 0755);
     if (is_mountpoint(target))
         return 0;
     /* access=user: each guest user attaches as itself, so a privileged server can give new files
