@@ -3,7 +3,7 @@
  *
  *   /init jwsl-share mount NAME HOSTPATH virtio:TAG|vsock:PORT [OPTIONS]
  *
- * mounts the share at /run/jwsl/shares/NAME (nothing to do if it is mounted already) and records
+ * mounts the share at /run/jwsl/9p/NAME (nothing to do if it is mounted already) and records
  * "NAME HOSTPATH" in /run/jwsl/shares.conf. virtio: the virtio-9p device with mount tag TAG.
  * vsock: a VM socket to the host's port PORT, given to the kernel's 9P client as trans=fd (what
  * WSL does with its hvsocket). OPTIONS are more 9P mount options (msize, cache, ...).
@@ -25,7 +25,7 @@
 #include "share.h"
 #include "vsock.h"
 
-#define SHARES_DIR "/run/jwsl/shares"
+#define SHARES_DIR "/run/jwsl/9p" /* not /run/jwsl/shares: that is the distro's wslpath table */
 #define SHARES_CONF "/run/jwsl/shares.conf"
 
 static int fail(const char *what, const char *detail)

@@ -11,7 +11,7 @@
 struct vm_share {
     char name[40];
     char host[512];
-    int fd; /* O_PATH of /run/jwsl/shares/NAME */
+    int fd; /* O_PATH of /run/jwsl/9p/NAME */
 };
 
 int share_main(int argc, char **argv);

@@ -35,9 +35,12 @@ struct share {
 static struct share shares[MAX_SHARES];
 static size_t nshares;
 
+static int quiet; /* set for relayd, whose stderr is the user's command's */
+
 static int fail(const char *path, const char *msg)
 {
-    fprintf(stderr, "wslpath: %s: %s\n", path, msg);
+    if (!quiet)
+        fprintf(stderr, "wslpath: %s: %s\n", path, msg);
     return 1;
 }
 
@@ -167,6 +170,7 @@ int wslpath_host_to_guest(const char *host, char *out, size_t len)
     if (host[0] != '/' || normalise(host, lex, sizeof(lex)))
         return -1;
     if (!loaded) {
+        quiet = 1;
         if (load_shares())
             return -1;
         loaded = 1;
