@@ -103,13 +103,7 @@ final class HostFs {
     }
 
     private static RuntimeException rethrow(Throwable t) {
-        if (t instanceof RuntimeException r) {
-            return r;
-        }
-        if (t instanceof Error e) {
-            throw e;
-        }
-        return new IllegalStateException(t);
+        return LibC.rethrow(t);
     }
 
     /** The magic link to a descriptor the server holds, for calls that take only a path. */

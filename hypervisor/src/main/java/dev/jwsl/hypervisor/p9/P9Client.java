@@ -1,5 +1,6 @@
 package dev.jwsl.hypervisor.p9;
 
+import dev.jwsl.hypervisor.memory.Scatter;
 import dev.jwsl.hypervisor.sys.Errno;
 
 import java.io.DataInputStream;

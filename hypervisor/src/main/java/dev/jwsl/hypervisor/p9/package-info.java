@@ -15,3 +15,5 @@
  * the Linux client in {@code net/9p} and {@code fs/9p}.
  */
 package dev.jwsl.hypervisor.p9;
+
+import dev.jwsl.hypervisor.memory.Scatter;

@@ -114,7 +114,11 @@ public final class LibC {
         return result;
     }
 
-    private static RuntimeException rethrow(Throwable t) {
+    /**
+     * What a downcall's {@code Throwable} becomes: runtime exceptions and errors as they are,
+     * anything else (there is nothing checked a downcall throws) wrapped.
+     */
+    public static RuntimeException rethrow(Throwable t) {
         if (t instanceof RuntimeException r) {
             return r;
         }

@@ -1,8 +1,10 @@
 package dev.jwsl.hypervisor.virtio;
 
 import dev.jwsl.hypervisor.memory.GuestMemory;
+import dev.jwsl.hypervisor.memory.Scatter;
 
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -70,12 +72,30 @@ public final class DescriptorChain {
         return writableLength;
     }
 
+    /** The readable part as one range of guest memory. */
+    public Scatter readableScatter() {
+        return scatter(readable());
+    }
+
+    /** The writable part as one range of guest memory. */
+    public Scatter writableScatter() {
+        return scatter(writable());
+    }
+
+    private Scatter scatter(List<Descriptor> part) {
+        List<MemorySegment> segments = new ArrayList<>(part.size());
+        for (Descriptor d : part) {
+            segments.add(memory.slice(d.address(), d.length()));
+        }
+        return Scatter.of(segments);
+    }
+
     /**
      * Copies up to {@code length} readable bytes starting {@code offset} bytes into the readable
      * part into {@code dst[dstOffset..]}; returns how many were copied (fewer at the end).
      */
     public int read(long offset, byte[] dst, int dstOffset, int length) {
-        return copy(readable(), offset, MemorySegment.ofArray(dst), dstOffset, length, false);
+        return readableScatter().read(offset, dst, dstOffset, length);
     }
 
     /** All readable bytes, or the first {@code max} if there are more. */
@@ -90,39 +110,12 @@ public final class DescriptorChain {
      * {@code offset} bytes in; returns how many bytes fit.
      */
     public int write(long offset, byte[] src, int srcOffset, int length) {
-        return copy(writable(), offset, MemorySegment.ofArray(src), srcOffset, length, true);
+        return writableScatter().write(offset, src, srcOffset, length);
     }
 
     /** Writes {@code src} at the start of the writable part; returns how many bytes fit. */
     public int write(byte[] src) {
         return write(0, src, 0, src.length);
-    }
-
-    private int copy(List<Descriptor> part, long offset, MemorySegment buf, long bufOffset, int length, boolean toGuest) {
-        if (offset < 0 || length < 0 || bufOffset < 0 || bufOffset + length > buf.byteSize()) {
-            throw new IndexOutOfBoundsException("offset " + offset + " length " + length);
-        }
-        int done = 0;
-        long skip = offset;
-        for (Descriptor d : part) {
-            if (done == length) {
-                break;
-            }
-            if (skip >= d.length()) {
-                skip -= d.length();
-                continue;
-            }
-            int n = (int) Math.min(d.length() - skip, length - done);
-            MemorySegment guest = memory.slice(d.address() + skip, n);
-            if (toGuest) {
-                MemorySegment.copy(buf, bufOffset + done, guest, 0, n);
-            } else {
-                MemorySegment.copy(guest, 0, buf, bufOffset + done, n);
-            }
-            done += n;
-            skip = 0;
-        }
-        return done;
     }
 
     @Override

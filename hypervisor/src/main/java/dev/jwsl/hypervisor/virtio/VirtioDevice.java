@@ -27,6 +27,17 @@ public interface VirtioDevice {
     /** Reads device configuration space at {@code offset} into {@code data}; unbacked bytes read 0. */
     void readConfig(long offset, byte[] data);
 
+    /**
+     * Fills {@code data} from a device's configuration space {@code space} at {@code offset}:
+     * the shared body of {@link #readConfig} for devices that build their space as bytes.
+     */
+    static void readConfigSpace(byte[] space, long offset, byte[] data) {
+        for (int i = 0; i < data.length; i++) {
+            long at = offset + i;
+            data[i] = at >= 0 && at < space.length ? space[(int) at] : 0;
+        }
+    }
+
     /** A driver write to configuration space; devices without writable fields ignore it. */
     void writeConfig(long offset, byte[] data);
 

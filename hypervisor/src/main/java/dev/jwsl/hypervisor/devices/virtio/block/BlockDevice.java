@@ -1,8 +1,8 @@
 package dev.jwsl.hypervisor.devices.virtio.block;
 
 import dev.jwsl.hypervisor.memory.GuestMemory;
+import dev.jwsl.hypervisor.memory.Scatter;
 import dev.jwsl.hypervisor.sys.SysCallException;
-import dev.jwsl.hypervisor.virtio.Descriptor;
 import dev.jwsl.hypervisor.virtio.DescriptorChain;
 import dev.jwsl.hypervisor.virtio.Queue;
 import dev.jwsl.hypervisor.virtio.VirtioDevice;
@@ -55,7 +55,6 @@ public final class BlockDevice implements VirtioDevice {
     private final String serial;
     private final boolean bootReadOnly;
     private DiskImage image;
-    private GuestMemory memory;
     private List<Queue> queues;
     private VirtioInterrupt interrupt;
     private final AtomicLong bytesRead = new AtomicLong();
@@ -177,11 +176,7 @@ public final class BlockDevice implements VirtioDevice {
 
     @Override
     public void readConfig(long offset, byte[] data) {
-        byte[] c = config();
-        for (int i = 0; i < data.length; i++) {
-            long at = offset + i;
-            data[i] = at >= 0 && at < c.length ? c[(int) at] : 0;
-        }
+        VirtioDevice.readConfigSpace(config(), offset, data);
     }
 
     @Override
@@ -191,7 +186,6 @@ public final class BlockDevice implements VirtioDevice {
 
     @Override
     public synchronized void activate(GuestMemory memory, List<Queue> queues, VirtioInterrupt interrupt) {
-        this.memory = memory;
         this.queues = queues;
         this.interrupt = interrupt;
     }
@@ -274,7 +268,8 @@ public final class BlockDevice implements VirtioDevice {
             return S_IOERR;
         }
         long offset = sector * DiskImage.SECTOR;
-        for (MemorySegment seg : segments(toGuest ? chain.writable() : chain.readable(), toGuest ? 0 : HEADER, bytes)) {
+        Scatter data = toGuest ? chain.writableScatter().slice(0, bytes) : chain.readableScatter().slice(HEADER, bytes);
+        for (MemorySegment seg : data.parts()) {
             if (toGuest) {
                 image.read(seg, offset);
             } else {
@@ -284,25 +279,6 @@ public final class BlockDevice implements VirtioDevice {
         }
         (toGuest ? bytesRead : bytesWritten).addAndGet(bytes);
         return S_OK;
-    }
-
-    /** Guest memory of {@code length} bytes of {@code part}, starting {@code skip} bytes in. */
-    private List<MemorySegment> segments(List<Descriptor> part, long skip, long length) {
-        List<MemorySegment> out = new ArrayList<>();
-        for (Descriptor d : part) {
-            if (length == 0) {
-                break;
-            }
-            if (skip >= d.length()) {
-                skip -= d.length();
-                continue;
-            }
-            long n = Math.min(d.length() - skip, length);
-            out.add(memory.slice(d.address() + skip, n));
-            length -= n;
-            skip = 0;
-        }
-        return out;
     }
 
     /** DISCARD and WRITE_ZEROES: a list of {u64 sector, u32 num_sectors, u32 flags} (5.2.6). */
@@ -343,7 +319,6 @@ public final class BlockDevice implements VirtioDevice {
     public synchronized void reset() {
         queues = null;
         interrupt = null;
-        memory = null;
     }
 
     @Override

@@ -3,17 +3,14 @@ package dev.jwsl.hypervisor.devices.virtio.p9;
 import dev.jwsl.hypervisor.memory.GuestMemory;
 import dev.jwsl.hypervisor.p9.P9Server;
 import dev.jwsl.hypervisor.p9.P9Session;
-import dev.jwsl.hypervisor.p9.Scatter;
-import dev.jwsl.hypervisor.virtio.Descriptor;
+import dev.jwsl.hypervisor.memory.Scatter;
 import dev.jwsl.hypervisor.virtio.DescriptorChain;
 import dev.jwsl.hypervisor.virtio.Queue;
 import dev.jwsl.hypervisor.virtio.VirtioDevice;
 import dev.jwsl.hypervisor.virtio.VirtioFeatures;
 import dev.jwsl.hypervisor.virtio.VirtioInterrupt;
 
-import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 
@@ -38,7 +35,6 @@ public final class P9Device implements VirtioDevice {
     private final P9Server server;
     private final Object ring = new Object();
     private P9Session session;
-    private GuestMemory memory;
     private Queue queue;
     private VirtioInterrupt interrupt;
 
@@ -77,10 +73,7 @@ public final class P9Device implements VirtioDevice {
         c[0] = (byte) tag.length;
         c[1] = (byte) (tag.length >> 8);
         System.arraycopy(tag, 0, c, 2, tag.length);
-        for (int i = 0; i < data.length; i++) {
-            long at = offset + i;
-            data[i] = at >= 0 && at < c.length ? c[(int) at] : 0;
-        }
+        VirtioDevice.readConfigSpace(c, offset, data);
     }
 
     @Override
@@ -90,7 +83,6 @@ public final class P9Device implements VirtioDevice {
 
     @Override
     public synchronized void activate(GuestMemory memory, List<Queue> queues, VirtioInterrupt interrupt) {
-        this.memory = memory;
         this.queue = queues.get(0);
         this.interrupt = interrupt;
         this.session = server.open();
@@ -100,7 +92,6 @@ public final class P9Device implements VirtioDevice {
     public void queueNotify(int index) {
         Queue q;
         P9Session s;
-        GuestMemory m;
         VirtioInterrupt irq;
         synchronized (this) {
             if (queue == null) {
@@ -108,7 +99,6 @@ public final class P9Device implements VirtioDevice {
             }
             q = queue;
             s = session;
-            m = memory;
             irq = interrupt;
         }
         for (;;) {
@@ -120,8 +110,8 @@ public final class P9Device implements VirtioDevice {
                 return;
             }
             DescriptorChain chain = next.get();
-            Scatter request = Scatter.of(segments(m, chain.readable()));
-            Scatter reply = Scatter.of(segments(m, chain.writable()));
+            Scatter request = chain.readableScatter();
+            Scatter reply = chain.writableScatter();
             s.submit(request, reply, written -> {
                 if (written < 0) {
                     LOG.log(System.Logger.Level.WARNING, "virtio-9p: a buffer that is not a 9P message");
@@ -139,16 +129,6 @@ public final class P9Device implements VirtioDevice {
         }
     }
 
-    private static List<MemorySegment> segments(GuestMemory memory, List<Descriptor> part) {
-        List<MemorySegment> out = new ArrayList<>(part.size());
-        for (Descriptor d : part) {
-            if (d.length() > 0) {
-                out.add(memory.slice(d.address(), d.length()));
-            }
-        }
-        return out;
-    }
-
     @Override
     public void reset() {
         P9Session s;
@@ -158,7 +138,6 @@ public final class P9Device implements VirtioDevice {
             synchronized (ring) {
                 queue = null;
             }
-            memory = null;
             interrupt = null;
         }
         if (s != null) {

@@ -1,13 +1,13 @@
-package dev.jwsl.hypervisor.p9;
+package dev.jwsl.hypervisor.memory;
 
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A message's bytes where the transport holds them: guest buffers of a virtio descriptor chain,
- * or one socket buffer. Reads and writes of file data go straight between these segments and
- * the host file (no copy through the Java heap).
+ * Bytes spread over several memory segments, read and written as one range: the guest buffers
+ * of a virtio descriptor chain, or one socket buffer. Devices hand the segments themselves to
+ * host I/O (pread/pwrite straight into guest memory, no copy through the Java heap).
  */
 public record Scatter(List<MemorySegment> parts, long length) {
     public Scatter {
@@ -52,15 +52,28 @@ public record Scatter(List<MemorySegment> parts, long length) {
 
     /** Copies up to {@code dst.length} bytes from {@code offset}; returns how many. */
     public int read(long offset, byte[] dst) {
-        return copy(offset, MemorySegment.ofArray(dst), dst.length, false);
+        return read(offset, dst, 0, dst.length);
+    }
+
+    /** Copies up to {@code n} bytes from {@code offset} into {@code dst[dstOffset..]}; returns how many. */
+    public int read(long offset, byte[] dst, int dstOffset, int n) {
+        return copy(offset, MemorySegment.ofArray(dst), dstOffset, n, false);
     }
 
     /** Copies {@code n} bytes of {@code src} to {@code offset}; returns how many fit. */
     public int write(long offset, byte[] src, int n) {
-        return copy(offset, MemorySegment.ofArray(src), n, true);
+        return write(offset, src, 0, n);
     }
 
-    private int copy(long offset, MemorySegment buf, int n, boolean into) {
+    /** Copies {@code src[srcOffset..srcOffset+n)} to {@code offset}; returns how many fit. */
+    public int write(long offset, byte[] src, int srcOffset, int n) {
+        return copy(offset, MemorySegment.ofArray(src), srcOffset, n, true);
+    }
+
+    private int copy(long offset, MemorySegment buf, long bufOffset, int n, boolean into) {
+        if (offset < 0 || n < 0 || bufOffset < 0 || bufOffset + n > buf.byteSize()) {
+            throw new IndexOutOfBoundsException("offset " + offset + " length " + n);
+        }
         int done = 0;
         long skip = offset;
         for (MemorySegment p : parts) {
@@ -73,9 +86,9 @@ public record Scatter(List<MemorySegment> parts, long length) {
             }
             int k = (int) Math.min(p.byteSize() - skip, n - done);
             if (into) {
-                MemorySegment.copy(buf, done, p, skip, k);
+                MemorySegment.copy(buf, bufOffset + done, p, skip, k);
             } else {
-                MemorySegment.copy(p, skip, buf, done, k);
+                MemorySegment.copy(p, skip, buf, bufOffset + done, k);
             }
             done += k;
             skip = 0;
