@@ -41,9 +41,10 @@ class HostShareIT {
                 for a in ln mkdir rm dd stat tar flock mv touch wc find truncate cmp head readlink chmod rmdir pwd printf cut; do
                   [ -e $r/bin/$a ] || ln -s busybox $r/bin/$a
                 done
+                musl-gcc -static -O2 -o $r/bin/fstool %s
                 printf '[user]\\ndefault = alice\\n' > $r/etc/wsl.conf
                 tar --numeric-owner -C $r -czf %s .
-                """.formatted(rootfs, h.base.resolve("rootfs.tar.gz")));
+                """.formatted(rootfs, h.root.resolve("cli/src/test/c/fstool.c"), h.base.resolve("rootfs.tar.gz")));
         ok(h.wsl("", "--import", "share", h.base.resolve("share").toString(), h.base.resolve("rootfs.tar.gz").toString()));
         work = Files.createDirectory(h.base.resolve("work"));
         Files.setPosixFilePermissions(work, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
@@ -109,6 +110,11 @@ class HostShareIT {
         assertEquals(65536, Files.size(work.resolve("synced")));
         assertEquals(5368709121L, Files.size(work.resolve("big")));
         assertEquals("5368709121\n", root("stat -c %s big"));
+
+        // mmap reads through the share; a POSIX lock held by one process stops another
+        assertEquals("a\nb\nc\n", root("fstool mmap log"));
+        assertEquals("locked\nbusy\n", root("""
+                touch lk; (fstool lock lk 8 &) ; sleep 3; fstool lock lk 0 || true"""));
 
         // tar x with symlinks and hardlinks, made on the host, unpacked in the guest
         Path src = Files.createDirectory(h.base.resolve("tar-src"));
