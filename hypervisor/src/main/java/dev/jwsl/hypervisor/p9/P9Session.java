@@ -466,12 +466,28 @@ public final class P9Session implements AutoCloseable {
             // the client opens fifos and devices as its own special inodes, never through the server
             throw new P9Error(Errno.EOPNOTSUPP, "open of a special file");
         }
+        refuseKernelFiles(f.pathFd, flags);
         int fd = HostFs.open(HostFs.procPath(f.pathFd), flags, 0);
         if (!f.setOpen(fd, flags)) {
             HostFs.close(fd);
             throw new P9Error(Errno.EINVAL, "fid already open");
         }
         out.qid(f.qid).u32(0);
+    }
+
+    /** statfs f_type of procfs and sysfs (include/uapi/linux/magic.h). */
+    private static final long PROC_SUPER_MAGIC = 0x9fa0, SYSFS_MAGIC = 0x62656572;
+
+    /**
+     * A share of the host's "/" reaches /proc and /sys. The server never opens procfs files: its
+     * own /proc/self/mem and descriptors would be the guest's to read and write. sysfs is
+     * read-only to the guest (a privileged server would otherwise retune host devices).
+     */
+    private static void refuseKernelFiles(int pathFd, int flags) {
+        long type = HostFs.statfs(pathFd).type();
+        if (type == PROC_SUPER_MAGIC || (type == SYSFS_MAGIC && (flags & HostFs.O_ACCMODE) != HostFs.O_RDONLY)) {
+            throw new P9Error(Errno.EACCES, "host kernel file");
+        }
     }
 
     private void lcreate(P9Reader in, P9Writer out, List<Fid> held) {

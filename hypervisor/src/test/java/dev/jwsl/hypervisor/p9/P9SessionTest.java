@@ -283,6 +283,29 @@ class P9SessionTest {
     }
 
     @Test
+    void theHostsProcAndSysAreNotOpened() throws IOException {
+        try (P9Server s = new P9Server(Map.of("root", Path.of("/")), Executors.newSingleThreadExecutor(), 64, 1);
+             P9Session ss = s.open()) {
+            P9Client k = new P9Client(P9Client.direct(ss, 1 << 16));
+            k.version(1 << 16);
+            k.attach(1, "", 0);
+            String pid = Long.toString(ProcessHandle.current().pid());
+            assertEquals(2, k.walk(1, 2, "proc", "self", "mem").size(), "/proc/self is a symlink: the walk stops there");
+            k.walk(1, 2, "proc", pid, "mem");
+            assertEquals(Errno.EACCES, errno(() -> k.lopen(2, RDWR)), "the server's own memory");
+            k.walk(1, 3, "proc", pid, "status");
+            assertEquals(Errno.EACCES, errno(() -> k.lopen(3, RDONLY)));
+            k.walk(1, 4, "proc", pid, "fd", "0");
+            assertEquals(Errno.ELOOP, errno(() -> k.lopen(4, RDONLY)), "a descriptor's magic link is never followed");
+            k.walk(1, 5, "sys", "kernel", "mm");
+            k.walk(1, 6, "sys", "kernel", "uevent_seqnum");
+            assertEquals(Errno.EACCES, errno(() -> k.lopen(6, WRONLY)));
+            k.lopen(6, RDONLY);
+            assertTrue(new String(k.read(6, 0, 64)).strip().matches("\\d+"));
+        }
+    }
+
+    @Test
     void versionResetsTheSession() {
         c.walk(ROOT, 2);
         c.version(8192);
