@@ -2,7 +2,7 @@ package dev.jwsl.service.share;
 
 import dev.jwsl.hypervisor.p9.P9Server;
 import dev.jwsl.hypervisor.p9.P9Session;
-import dev.jwsl.hypervisor.p9.Scatter;
+import dev.jwsl.hypervisor.memory.Scatter;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
