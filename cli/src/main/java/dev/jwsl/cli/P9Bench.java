@@ -45,6 +45,7 @@ public final class P9Bench implements Callable<Integer> {
     int msize;
 
     private static final int ROOT = 1, DIR = 2;
+    private volatile int negotiated;
 
     private P9Client open() throws IOException {
         P9Listener.Address a = P9Listener.Address.parse(connect);
@@ -57,7 +58,7 @@ public final class P9Bench implements Callable<Integer> {
             }
         };
         P9Client c = new P9Client(P9Client.stream(Channels.newInputStream(ch), Channels.newOutputStream(ch), ch));
-        c.version(msize);
+        negotiated = c.version(msize); // servers may offer less (diod caps it)
         c.attach(ROOT, aname, 0);
         return c;
     }
@@ -67,10 +68,11 @@ public final class P9Bench implements Callable<Integer> {
 
     private Phases run(int id) throws IOException {
         try (P9Client c = open()) {
-            String dir = "bench-" + id;
+            String dir = "bench-" + id + "-" + Long.toHexString(System.nanoTime());
+            int io = negotiated - 64; // room for the Twrite/Rread header
             c.mkdir(ROOT, dir, 0755);
             c.walk(ROOT, DIR, dir);
-            byte[] chunk = new byte[msize - 64];
+            byte[] chunk = new byte[io];
             new java.util.Random(id).nextBytes(chunk);
             long total = (long) mb << 20;
 
@@ -111,7 +113,7 @@ public final class P9Bench implements Callable<Integer> {
             long t4 = System.nanoTime();
             c.walk(DIR, 14);
             c.lopen(14, 0200000);
-            int listed = c.readdirAll(14, msize - 64).size();
+            int listed = c.readdirAll(14, io).size();
             c.clunk(14);
             if (listed != files + 3) {
                 throw new IOException("listed " + listed + " entries, expected " + (files + 3));
@@ -151,9 +153,9 @@ public final class P9Bench implements Callable<Integer> {
         pool.shutdown();
         double mib = (double) mb * clients;
         int n = files * clients;
-        System.out.printf(Locale.ROOT, "write_MBps %.1f%nread_MBps %.1f%ncreate_per_s %.0f%nstat_per_s %.0f%n"
+        System.out.printf(Locale.ROOT, "msize %d%nwrite_MBps %.1f%nread_MBps %.1f%ncreate_per_s %.0f%nstat_per_s %.0f%n"
                         + "readdir_s %.3f%nremove_per_s %.0f%ntotal_s %.2f%n",
-                mib * 1.048576 / write, mib * 1.048576 / read, n / create, n / stat, list, n / remove,
+                negotiated, mib * 1.048576 / write, mib * 1.048576 / read, n / create, n / stat, list, n / remove,
                 (System.nanoTime() - start) / 1e9);
         return 0;
     }
