@@ -67,6 +67,15 @@ public final class P9Bench implements Callable<Integer> {
     private record Phases(double write, double read, double create, double stat, double list, double remove) {}
 
     private Phases run(int id) throws IOException {
+        String[] step = {"connect"};
+        try {
+            return run(id, step);
+        } catch (dev.jwsl.hypervisor.p9.P9Error e) {
+            throw new IOException("9P " + step[0] + ": " + e.getMessage(), e);
+        }
+    }
+
+    private Phases run(int id, String[] step) throws IOException {
         try (P9Client c = open()) {
             String dir = "bench-" + id + "-" + Long.toHexString(System.nanoTime());
             int io = negotiated - 64; // room for the Twrite/Rread header
@@ -76,14 +85,17 @@ public final class P9Bench implements Callable<Integer> {
             new java.util.Random(id).nextBytes(chunk);
             long total = (long) mb << 20;
 
+            step[0] = "write";
             long t0 = System.nanoTime();
-            c.walk(DIR, 10);
+            c.walk(ROOT, 10, dir);
             c.lcreate(10, "big", 01 | 0100, 0644);
             for (long off = 0; off < total; ) {
                 int n = (int) Math.min(chunk.length, total - off);
                 off += c.write(10, off, n == chunk.length ? chunk : java.util.Arrays.copyOf(chunk, n));
             }
+            step[0] = "fsync";
             c.fsync(10);
+            step[0] = "read";
             c.clunk(10);
             long t1 = System.nanoTime();
             c.walk(DIR, 11, "big");
@@ -98,20 +110,23 @@ public final class P9Bench implements Callable<Integer> {
             c.clunk(11);
             long t2 = System.nanoTime();
             byte[] small = new byte[4096];
+            step[0] = "create";
             for (int i = 0; i < files; i++) {
-                c.walk(DIR, 12);
+                c.walk(ROOT, 12, dir);
                 c.lcreate(12, "f" + i, 01 | 0100, 0644);
                 c.write(12, 0, small);
                 c.clunk(12);
             }
             long t3 = System.nanoTime();
+            step[0] = "stat";
             for (int i = 0; i < files; i++) {
                 c.walk(DIR, 13, "f" + i);
                 c.getattr(13);
                 c.clunk(13);
             }
             long t4 = System.nanoTime();
-            c.walk(DIR, 14);
+            step[0] = "readdir";
+            c.walk(ROOT, 14, dir);
             c.lopen(14, 0200000);
             int listed = c.readdirAll(14, io).size();
             c.clunk(14);
@@ -119,17 +134,41 @@ public final class P9Bench implements Callable<Integer> {
                 throw new IOException("listed " + listed + " entries, expected " + (files + 3));
             }
             long t5 = System.nanoTime();
+            step[0] = "remove";
             for (int i = 0; i < files; i++) {
-                c.unlinkat(DIR, "f" + i, 0);
+                remove(c, "f" + i);
             }
-            c.unlinkat(DIR, "big", 0);
+            remove(c, "big");
             long t6 = System.nanoTime();
             c.clunk(DIR);
-            c.unlinkat(ROOT, dir, 0x200);
+            c.walk(ROOT, 15, dir);
+            c.remove(15);
             return new Phases((t1 - t0) / 1e9, (t2 - t1) / 1e9, (t3 - t2) / 1e9, (t4 - t3) / 1e9, (t5 - t4) / 1e9,
                     (t6 - t5) / 1e9);
         }
     }
+
+    /**
+     * Tunlinkat, or walk + Tremove where the server has no Tunlinkat (diod), as the Linux client
+     * falls back on EOPNOTSUPP.
+     */
+    private void remove(P9Client c, String name) {
+        if (unlinkat) {
+            try {
+                c.unlinkat(DIR, name, 0);
+                return;
+            } catch (dev.jwsl.hypervisor.p9.P9Error e) {
+                if (e.errno() != 95) {
+                    throw e;
+                }
+                unlinkat = false;
+            }
+        }
+        c.walk(DIR, 16, name);
+        c.remove(16);
+    }
+
+    private volatile boolean unlinkat = true;
 
     @Override
     public Integer call() throws Exception {
