@@ -130,7 +130,7 @@ public final class P9Listener {
             if (++inFlight >= MAX_IN_FLIGHT) {
                 ctx.channel().config().setAutoRead(false);
             }
-            session.submit(Scatter.of(req), Scatter.of(out), n -> ctx.executor().execute(() -> {
+            session.submit(Scatter.of(req), Scatter.of(out), n -> onEventLoop(ctx, () -> {
                 request.release();
                 if (--inFlight < MAX_IN_FLIGHT / 2) {
                     ctx.channel().config().setAutoRead(true);
@@ -143,6 +143,14 @@ public final class P9Listener {
                 reply.writerIndex(n);
                 ctx.writeAndFlush(reply);
             }));
+        }
+
+        private static void onEventLoop(ChannelHandlerContext ctx, Runnable r) {
+            if (ctx.executor().inEventLoop()) {
+                r.run();
+            } else {
+                ctx.executor().execute(r);
+            }
         }
 
         @Override
