@@ -121,7 +121,7 @@ public final class P9Listener {
                 frame = direct;
             }
             ByteBuf request = frame;
-            ByteBuf reply = ctx.alloc().directBuffer(session.msize());
+            ByteBuf reply = ctx.alloc().directBuffer(replyCapacity(request));
             // SAFETY: both buffers are direct, held (refcounted) until the callback below runs,
             // and the segments cover exactly their readable/writable bytes.
             MemorySegment req = MemorySegment.ofAddress(request.memoryAddress() + request.readerIndex())
@@ -143,6 +143,16 @@ public final class P9Listener {
                 reply.writerIndex(n);
                 ctx.writeAndFlush(reply);
             }));
+        }
+
+        /**
+         * Room for the reply: a data reply can fill msize; every other reply of 9P2000.L fits in
+         * 8 KiB (the longest, Rreadlink, is a path of at most 4 KiB).
+         */
+        private int replyCapacity(ByteBuf request) {
+            int type = request.readableBytes() > 4 ? request.getUnsignedByte(request.readerIndex() + 4) : 0;
+            boolean data = type == 116 || type == 40 || type == 100; // Tread, Treaddir, Tversion
+            return data ? session.msize() : Math.min(session.msize(), 8192);
         }
 
         private static void onEventLoop(ChannelHandlerContext ctx, Runnable r) {

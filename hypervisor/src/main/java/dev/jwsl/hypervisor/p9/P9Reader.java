@@ -61,13 +61,21 @@ final class P9Reader {
         int n = u16();
         need(n);
         int at = b.position();
+        boolean ascii = true;
         for (int i = 0; i < n; i++) {
-            if (b.get(at + i) == 0) {
+            byte c = b.get(at + i);
+            if (c == 0) {
                 throw new P9Error(Errno.EINVAL, "NUL in a string");
             }
+            ascii &= c > 0;
         }
         ByteBuffer slice = b.slice(at, n);
         b.position(at + n);
+        if (ascii) { // nearly every name: no decoder needed
+            byte[] bytes = new byte[n];
+            slice.get(bytes);
+            return new String(bytes, StandardCharsets.US_ASCII);
+        }
         try {
             return StandardCharsets.UTF_8.newDecoder()
                     .onMalformedInput(CodingErrorAction.REPORT)
