@@ -26,6 +26,7 @@
 
 #include "exec.h"
 #include "init.h"
+#include "net.h"
 #include "relayd.h"
 #include "protocol.h"
 
@@ -277,6 +278,8 @@ int init_main(int argc, char **argv)
     mount_or_warn("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     mount_or_warn("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
     mount_or_warn("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "gid=5,mode=620,ptmxmode=666");
+
+    net_setup(getenv(JWSL_NET_PARAM));
 
     char *cmd = getenv(JWSL_CMD_PARAM);
     char *mode = getenv(JWSL_STDIN_PARAM);

@@ -4,6 +4,7 @@ import dev.jwsl.hypervisor.vmm.GuestCommand;
 import dev.jwsl.hypervisor.vmm.KernelCmdline;
 import dev.jwsl.hypervisor.vmm.StopReason;
 import dev.jwsl.hypervisor.vmm.VirtualMachine;
+import dev.jwsl.hypervisor.net.NetConfig;
 import dev.jwsl.hypervisor.vmm.VmConfig;
 import dev.jwsl.hypervisor.vmm.VmStartException;
 import picocli.CommandLine;
@@ -55,6 +56,10 @@ public final class JwslVmm implements Callable<Integer> {
                     + "mount -t 9p -o trans=virtio,version=9p2000.L TAG MOUNTPOINT")
     List<String> shares = new ArrayList<>();
 
+    @Option(names = "--net", description = "a virtio-net device on user-mode networking (libslirp): NAT to the "
+            + "host's networks, the host's loopback at 10.0.2.2 and fd00:6a77:736c::2 (host.internal)")
+    boolean net;
+
     @Option(names = "--print-cmdline", description = "print the kernel command line and exit", hidden = true)
     boolean printCmdline;
 
@@ -71,7 +76,8 @@ public final class JwslVmm implements Callable<Integer> {
         boolean tty = HostTerminal.isInteractive();
         String cmdline = cmdline(tty);
         if (printCmdline) {
-            System.out.println(cmdline);
+            // what the guest init sees; the VMM puts the network's parameter before the rest
+            System.out.println(net ? new NetConfig().kernelParam() + " " + cmdline : cmdline);
             return 0;
         }
         if (kernel == null || kernel.toString().isEmpty()) {
@@ -101,7 +107,8 @@ public final class JwslVmm implements Callable<Integer> {
             }
             p9.add(new VmConfig.FileShare(s.substring(0, eq), dir));
         }
-        VmConfig config = new VmConfig(kernel, initramfs, cmdline, memory, cpus, console).withDisks(blk).withShares(p9);
+        VmConfig config = new VmConfig(kernel, initramfs, cmdline, memory, cpus, console).withDisks(blk).withShares(p9)
+                .withNetwork(net ? new NetConfig() : null);
         try (VirtualMachine vm = VirtualMachine.create(config);
              HostTerminal terminal = tty ? HostTerminal.raw() : HostTerminal.none()) {
             ConsoleInput.start(vm, System.in, !tty);

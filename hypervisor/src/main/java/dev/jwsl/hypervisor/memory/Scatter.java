@@ -70,6 +70,16 @@ public record Scatter(List<MemorySegment> parts, long length) {
         return copy(offset, MemorySegment.ofArray(src), srcOffset, n, true);
     }
 
+    /** Copies up to {@code dst.byteSize()} bytes from {@code offset} into {@code dst}; returns how many. */
+    public int read(long offset, MemorySegment dst) {
+        return copy(offset, dst, 0, (int) Math.min(dst.byteSize(), Integer.MAX_VALUE), false);
+    }
+
+    /** Copies all of {@code src} to {@code offset}; returns how many bytes fit. */
+    public int write(long offset, MemorySegment src) {
+        return copy(offset, src, 0, (int) Math.min(src.byteSize(), Integer.MAX_VALUE), true);
+    }
+
     private int copy(long offset, MemorySegment buf, long bufOffset, int n, boolean into) {
         if (offset < 0 || n < 0 || bufOffset < 0 || bufOffset + n > buf.byteSize()) {
             throw new IndexOutOfBoundsException("offset " + offset + " length " + n);

@@ -60,6 +60,8 @@ public final class LibC {
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), -1);
     private static final MethodHandle LSEEK = downcall("lseek",
             FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT), -1);
+    private static final MethodHandle POLL = downcall("poll",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), -1);
     private static final MethodHandle ISATTY = downcall("isatty",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT), -1);
     private static final MethodHandle PTHREAD_SELF = downcall("pthread_self",
@@ -206,6 +208,28 @@ public final class LibC {
         MemorySegment state = STATE.get();
         try {
             return (int) check((int) EVENTFD.invokeExact(state, initval, flags), "eventfd", state);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** struct pollfd: int fd, short events, short revents. */
+    public static final int POLLFD_SIZE = 8;
+    /** poll(2) events (asm-generic/poll.h). */
+    public static final short POLLIN = 0x1, POLLPRI = 0x2, POLLOUT = 0x4, POLLERR = 0x8, POLLHUP = 0x10;
+
+    /**
+     * poll(2) over {@code count} struct pollfd in {@code fds}; returns how many have events, 0 on
+     * timeout, and 0 if a signal interrupted the wait (EINTR is not an error to the caller).
+     */
+    public static int poll(MemorySegment fds, int count, int timeoutMs) {
+        MemorySegment state = STATE.get();
+        try {
+            int n = (int) POLL.invokeExact(state, fds, (long) count, timeoutMs);
+            if (n == -1 && (int) ERRNO.get(state, 0L) == Errno.EINTR) {
+                return 0;
+            }
+            return (int) check(n, "poll", state);
         } catch (Throwable t) {
             throw rethrow(t);
         }

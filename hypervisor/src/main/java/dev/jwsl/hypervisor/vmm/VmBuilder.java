@@ -16,6 +16,10 @@ import dev.jwsl.hypervisor.devices.virtio.p9.P9Device;
 import dev.jwsl.hypervisor.p9.P9Error;
 import dev.jwsl.hypervisor.p9.P9Server;
 import dev.jwsl.hypervisor.devices.virtio.rng.RngDevice;
+import dev.jwsl.hypervisor.devices.virtio.net.NetDevice;
+import dev.jwsl.hypervisor.net.NetBackend;
+import dev.jwsl.hypervisor.net.NetworkUnavailableException;
+import dev.jwsl.hypervisor.net.slirp.SlirpBackend;
 import dev.jwsl.hypervisor.devices.virtio.vsock.UnixSocketBackend;
 import dev.jwsl.hypervisor.devices.virtio.vsock.VsockDevice;
 import dev.jwsl.hypervisor.devices.legacy.I8042;
@@ -57,6 +61,8 @@ final class VmBuilder {
     private final List<AutoCloseable> devices = new ArrayList<>();
     /** {@code virtio_mmio.device=} parameters, one per attached virtio device. */
     private final List<String> deviceParams = new ArrayList<>();
+    /** Parameters for the guest init that describe attached devices (the network's addresses). */
+    private final List<String> initParams = new ArrayList<>();
     private Uart8250 console;
     private final List<Vcpu> vcpus = new ArrayList<>();
     private final List<BlockDevice> disks = new ArrayList<>();
@@ -157,6 +163,7 @@ final class VmBuilder {
      */
     private String cmdline() {
         List<String> parts = new ArrayList<>(deviceParams);
+        parts.addAll(initParams);
         if (config.cmdline() != null && !config.cmdline().isBlank()) {
             parts.add(config.cmdline());
         }
@@ -207,6 +214,16 @@ final class VmBuilder {
                 throw new VmStartException(VmStartException.Reason.CONFIG, e.getMessage(), e);
             }
             attachVirtio(new P9Device(s.tag(), server), "virtio-9p " + s.tag());
+        }
+        if (config.network() != null) {
+            NetBackend backend;
+            try {
+                backend = new SlirpBackend(config.network());
+            } catch (NetworkUnavailableException e) {
+                throw new VmStartException(VmStartException.Reason.CONFIG, e.getMessage(), e);
+            }
+            attachVirtio(new NetDevice(config.network(), backend), "virtio-net");
+            initParams.add(config.network().kernelParam());
         }
     }
 

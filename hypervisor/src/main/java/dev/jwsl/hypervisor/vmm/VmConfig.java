@@ -16,9 +16,11 @@ import java.nio.file.Path;
  * @param vsock        a virtio-vsock device, or null for none
  * @param disks        virtio-blk devices, in order
  * @param shares       virtio-9p devices, host directories served by jwsl's 9P server
+ * @param network      a virtio-net device on the user-mode network, or null for none
  */
 public record VmConfig(Path kernel, Path initrd, String cmdline, long memoryBytes, int cpus, OutputStream consoleOut,
-                       Vsock vsock, java.util.List<Disk> disks, java.util.List<FileShare> shares) {
+                       Vsock vsock, java.util.List<Disk> disks, java.util.List<FileShare> shares,
+                       dev.jwsl.hypervisor.net.NetConfig network) {
     /** Smallest RAM jwsl will boot a kernel in. */
     public static final long MIN_MEMORY = 32L << 20;
     /** Most vCPUs: KVM's usual limit is far higher, the MP table's is {@link dev.jwsl.hypervisor.boot.MpTable#MAX_CPUS}. */
@@ -26,7 +28,7 @@ public record VmConfig(Path kernel, Path initrd, String cmdline, long memoryByte
 
     /** A VM without vsock. */
     public VmConfig(Path kernel, Path initrd, String cmdline, long memoryBytes, int cpus, OutputStream consoleOut) {
-        this(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, null, java.util.List.of(), java.util.List.of());
+        this(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, null, java.util.List.of(), java.util.List.of(), null);
     }
 
     public VmConfig {
@@ -36,17 +38,22 @@ public record VmConfig(Path kernel, Path initrd, String cmdline, long memoryByte
 
     /** This configuration with a vsock device. */
     public VmConfig withVsock(Vsock vsock) {
-        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares);
+        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares, network);
     }
 
     /** This configuration with these block devices. */
     public VmConfig withDisks(java.util.List<Disk> disks) {
-        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares);
+        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares, network);
     }
 
     /** This configuration with these 9P shares. */
     public VmConfig withShares(java.util.List<FileShare> shares) {
-        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares);
+        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares, network);
+    }
+
+    /** This configuration with a network device (null: none). */
+    public VmConfig withNetwork(dev.jwsl.hypervisor.net.NetConfig network) {
+        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares, network);
     }
 
     /**
