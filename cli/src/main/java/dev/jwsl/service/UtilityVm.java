@@ -4,6 +4,8 @@ import dev.jwsl.cli.relay.RelayConstants;
 import dev.jwsl.hypervisor.devices.virtio.block.BlockDevice;
 import dev.jwsl.hypervisor.devices.virtio.p9.P9Device;
 import dev.jwsl.hypervisor.p9.P9Server;
+import dev.jwsl.hypervisor.net.NetConfig;
+import dev.jwsl.service.net.PortForwarder;
 import dev.jwsl.service.share.P9Listener;
 import dev.jwsl.hypervisor.vmm.GuestCommand;
 import dev.jwsl.hypervisor.vmm.KernelCmdline;
@@ -55,6 +57,8 @@ final class UtilityVm {
     private final String[] slotUse = new String[SLOTS];
     /** The 9P server of shareTransport=vsock, started with the first boot. */
     private P9Server vsockShares;
+    /** Localhost forwarding, created with the first boot that needs it; follows each boot's guest. */
+    private PortForwarder forwarder;
 
     /** A hold on the running VM: it stays up until every hold is closed (and the idle time passed). */
     interface Hold extends AutoCloseable {
@@ -231,7 +235,8 @@ final class UtilityVm {
         VmConfig vmConfig = new VmConfig(kernel, initrd, cmdline, config.memoryBytes(), config.processors(), console)
                 .withVsock(new VmConfig.Vsock(paths.vsockSocket()))
                 .withDisks(disks)
-                .withShares(p9);
+                .withShares(p9)
+                .withNetwork(config.networking() ? new NetConfig() : null);
         VirtualMachine machine = VirtualMachine.create(vmConfig);
         vm = machine;
         generation++;
@@ -248,6 +253,30 @@ final class UtilityVm {
                 }
             }
         });
+        if (config.localhostForwarding()) {
+            if (forwarder == null) {
+                forwarder = new PortForwarder(paths.vsockSocket(), config.forwardOnAllInterfaces());
+            }
+            PortForwarder f = forwarder;
+            Thread.ofPlatform().name("port-watch").daemon().start(() -> {
+                try {
+                    if (machine.awaitGuestReady()) {
+                        f.follow(() -> running(machine));
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+        }
+    }
+
+    private synchronized boolean running(VirtualMachine machine) {
+        return vm == machine;
+    }
+
+    /** The guest ports forwarded to the host now (empty when forwarding is off). */
+    synchronized java.util.List<Integer> forwardedPorts() {
+        return forwarder == null ? java.util.List.of() : forwarder.ports();
     }
 
     /** 9P over vsock: the server listens where the hybrid vsock sends guest connections to port 564. */

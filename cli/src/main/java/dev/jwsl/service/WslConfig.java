@@ -22,6 +22,12 @@ import java.util.Map;
  * 0.39 MB/s write, 0.61 vs 0.50 read); tools mostly walk and stat, so virtio is the default.
  * {@code [wsl2] shareMountOptions} are the guest's 9P mount options.
  *
+ * <p>Networking: {@code [wsl2] networkingMode} is {@code nat} (default: a virtio-net device on
+ * libslirp user networking) or {@code none}; {@code localhostForwarding} (default true, as in
+ * WSL) makes every TCP port a guest process listens on reachable at the host's 127.0.0.1 and
+ * ::1; jwsl's {@code localhostForwardingAllInterfaces = true} binds those ports on all host
+ * interfaces instead (0.0.0.0 and ::), which exposes them to the LAN.
+ *
  * @param memoryBytes    guest RAM
  * @param processors     vCPUs
  * @param kernel         kernel image, or null for jwsl's own
@@ -31,10 +37,14 @@ import java.util.Map;
  * @param shares         share name to host directory, in order
  * @param shareTransport how the guest reaches the 9P server
  * @param shareMountOptions the 9P mount options besides transport and version
+ * @param networking     a network device (networkingMode=nat)
+ * @param localhostForwarding forward guest TCP listeners to the host
+ * @param forwardOnAllInterfaces forwarded ports listen on every host interface, not only loopback
  */
 public record WslConfig(long memoryBytes, int processors, Path kernel, String extraCmdline, long idleTimeoutMs,
                         long defaultVhdBytes, Map<String, Path> shares, ShareTransport shareTransport,
-                        String shareMountOptions) {
+                        String shareMountOptions, boolean networking, boolean localhostForwarding,
+                        boolean forwardOnAllInterfaces) {
     /** How a share reaches the guest. */
     public enum ShareTransport { VIRTIO, VSOCK }
 
@@ -98,6 +108,10 @@ public record WslConfig(long memoryBytes, int processors, Path kernel, String ex
         if (!mountOptions.matches("[A-Za-z0-9_=,.]*")) {
             throw new IllegalArgumentException(file + ": shareMountOptions=" + mountOptions + " holds characters other than letters, digits, _ = , .");
         }
+        String networkingMode = wsl2.getOrDefault("networkingmode", "nat").toLowerCase(Locale.ROOT);
+        if (!networkingMode.equals("nat") && !networkingMode.equals("none")) {
+            throw new IllegalArgumentException(file + ": networkingMode=" + networkingMode + " is not nat or none");
+        }
         return new WslConfig(
                 wsl2.containsKey("memory") ? size(file, "memory", wsl2.get("memory")) : DEFAULT_MEMORY,
                 wsl2.containsKey("processors") ? positive(file, "processors", wsl2.get("processors")) : DEFAULT_PROCESSORS,
@@ -107,7 +121,18 @@ public record WslConfig(long memoryBytes, int processors, Path kernel, String ex
                         : DEFAULT_IDLE_TIMEOUT_MS,
                 wsl2.containsKey("defaultvhdsize") ? size(file, "defaultVhdSize", wsl2.get("defaultvhdsize"))
                         : DEFAULT_VHD_BYTES,
-                shares, ShareTransport.valueOf(transport.toUpperCase(Locale.ROOT)), mountOptions);
+                shares, ShareTransport.valueOf(transport.toUpperCase(Locale.ROOT)), mountOptions,
+                networkingMode.equals("nat"),
+                bool(file, "localhostForwarding", wsl2.getOrDefault("localhostforwarding", "true")),
+                bool(file, "localhostForwardingAllInterfaces", wsl2.getOrDefault("localhostforwardingallinterfaces", "false")));
+    }
+
+    private static boolean bool(Path file, String key, String value) {
+        return switch (value.toLowerCase(Locale.ROOT)) {
+            case "true", "yes", "1" -> true;
+            case "false", "no", "0" -> false;
+            default -> throw new IllegalArgumentException(file + ": " + key + "=" + value + " is not true or false");
+        };
     }
 
     private static int positive(Path file, String key, String value) {

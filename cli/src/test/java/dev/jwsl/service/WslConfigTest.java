@@ -45,6 +45,25 @@ class WslConfigTest {
         assertEquals(java.util.Map.of("host", Path.of("/")), c.shares());
         assertEquals(WslConfig.ShareTransport.VIRTIO, c.shareTransport());
         assertEquals(WslConfig.DEFAULT_SHARE_MOUNT_OPTIONS, c.shareMountOptions());
+        assertTrue(c.networking() && c.localhostForwarding() && !c.forwardOnAllInterfaces(),
+                "NAT with loopback-only forwarding by default");
+    }
+
+    @Test
+    void networkingIsConfigurable() throws IOException {
+        Path f = Files.writeString(dir.resolve(".wslconfig"), """
+                [wsl2]
+                localhostForwarding = false
+                localhostForwardingAllInterfaces = true
+                """);
+        WslConfig c = WslConfig.load(f);
+        assertTrue(c.networking() && !c.localhostForwarding() && c.forwardOnAllInterfaces());
+        assertTrue(!WslConfig.load(Files.writeString(dir.resolve("none"), "[wsl2]\nnetworkingMode=None\n")).networking());
+        for (String bad : new String[] {"[wsl2]\nnetworkingMode=bridged\n", "[wsl2]\nlocalhostForwarding=maybe\n"}) {
+            Path b = Files.writeString(dir.resolve("bad"), bad);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> WslConfig.load(b), bad);
+            assertTrue(e.getMessage().contains(bad.substring(7, bad.indexOf('='))), e.getMessage());
+        }
     }
 
     @Test

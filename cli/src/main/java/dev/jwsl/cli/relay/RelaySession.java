@@ -22,9 +22,6 @@ import java.util.concurrent.TimeoutException;
  * streams until EXIT.
  */
 public final class RelaySession implements AutoCloseable {
-    /** How long the guest may take to accept a connection (the VM is already up). */
-    static final long HANDSHAKE_TIMEOUT_MS = 10_000;
-
     private final SocketChannel channel;
     private final Object writeLock = new Object();
 
@@ -41,57 +38,10 @@ public final class RelaySession implements AutoCloseable {
 
     /**
      * Connects to guest port {@code port} through the hybrid-vsock socket {@code vsockSocket}. A
-     * guest that does not answer within {@link #HANDSHAKE_TIMEOUT_MS} is an error, not a hang.
+     * guest that does not answer within {@link HybridVsock#HANDSHAKE_TIMEOUT_MS} is an error, not a hang.
      */
     public static RelaySession connect(Path vsockSocket, int port) throws IOException {
-        SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
-        try {
-            ch.connect(UnixDomainSocketAddress.of(vsockSocket));
-            ch.write(ByteBuffer.wrap(("CONNECT " + port + "\n").getBytes(StandardCharsets.US_ASCII)));
-            CompletableFuture<String> reply = CompletableFuture.supplyAsync(() -> {
-                try {
-                    return readLine(ch);
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-            }, Thread::startVirtualThread);
-            String line = reply.get(HANDSHAKE_TIMEOUT_MS, TimeUnit.MILLISECONDS);
-            if (!line.startsWith("OK ")) {
-                throw new RelayException("the VM refused the connection to port " + port + ": " + line);
-            }
-            return new RelaySession(ch);
-        } catch (TimeoutException e) {
-            ch.close();
-            throw new RelayException("the VM did not answer on vsock port " + port + " within "
-                    + HANDSHAKE_TIMEOUT_MS / 1000 + " s");
-        } catch (ExecutionException e) {
-            ch.close();
-            throw e.getCause() instanceof UncheckedIOException u ? u.getCause() : new IOException(e.getCause());
-        } catch (InterruptedException e) {
-            ch.close();
-            Thread.currentThread().interrupt();
-            throw new RelayException("interrupted while connecting to the VM");
-        } catch (IOException e) {
-            ch.close();
-            throw e;
-        }
-    }
-
-    private static String readLine(SocketChannel ch) throws IOException {
-        StringBuilder sb = new StringBuilder();
-        ByteBuffer one = ByteBuffer.allocate(1);
-        while (sb.length() < 64) {
-            one.clear();
-            if (ch.read(one) < 0) {
-                throw new RelayException("the VM closed the vsock connection");
-            }
-            char c = (char) one.get(0);
-            if (c == '\n') {
-                return sb.toString();
-            }
-            sb.append(c);
-        }
-        throw new RelayException("malformed vsock handshake reply");
+        return new RelaySession(HybridVsock.connect(vsockSocket, port));
     }
 
     /** Sends one frame; safe from several threads. */

@@ -49,6 +49,7 @@ public final class SlirpBackend implements NetBackend {
     private static final long LOG_INTERVAL_NS = 10_000_000_000L;
 
     private final NetConfig config;
+    private final int maxHostSockets;
     private final LibSlirp lib;
     private final EventFd wakeFd;
     private final CountDownLatch started = new CountDownLatch(1);
@@ -87,7 +88,13 @@ public final class SlirpBackend implements NetBackend {
      * @throws NetworkUnavailableException if libslirp cannot be loaded
      */
     public SlirpBackend(NetConfig config) {
+        this(config, MAX_HOST_SOCKETS);
+    }
+
+    /** With a smaller socket limit (tests). */
+    public SlirpBackend(NetConfig config, int maxHostSockets) {
         this.config = config;
+        this.maxHostSockets = maxHostSockets;
         this.lib = LibSlirp.load();
         this.wakeFd = new EventFd(LibC.EFD_NONBLOCK);
     }
@@ -198,7 +205,7 @@ public final class SlirpBackend implements NetBackend {
             droppedMalformed.incrementAndGet();
             return;
         }
-        if (hostSockets() >= MAX_HOST_SOCKETS && Frames.opensFlow(frame)) {
+        if (hostSockets() >= maxHostSockets && Frames.opensFlow(frame)) {
             droppedFlows.incrementAndGet();
             long now = System.nanoTime();
             if (now - lastLimitLogNs >= LOG_INTERVAL_NS) {
