@@ -2,6 +2,7 @@ package dev.jwsl.hypervisor.net.slirp;
 
 import dev.jwsl.hypervisor.net.Frames;
 import dev.jwsl.hypervisor.net.GuestLink;
+import dev.jwsl.hypervisor.net.HostNameResponder;
 import dev.jwsl.hypervisor.net.NetBackend;
 import dev.jwsl.hypervisor.net.NetConfig;
 import dev.jwsl.hypervisor.net.NetworkUnavailableException;
@@ -203,6 +204,11 @@ public final class SlirpBackend implements NetBackend {
         long len = frame.byteSize();
         if (len < Frames.ETH_HEADER || len > Frames.ETH_HEADER + config.mtu()) {
             droppedMalformed.incrementAndGet();
+            return;
+        }
+        byte[] hostName = HostNameResponder.reply(frame);
+        if (hostName != null) {
+            guest.deliver(MemorySegment.ofArray(hostName));
             return;
         }
         if (hostSockets() >= maxHostSockets && Frames.opensFlow(frame)) {

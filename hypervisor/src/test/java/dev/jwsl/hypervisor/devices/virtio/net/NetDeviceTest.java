@@ -193,7 +193,37 @@ class NetDeviceTest {
                 && ((f[38] & 0xff) << 8 | (f[39] & 0xff)) == id;
     }
 
+    static byte[] dnsQuery(int id, String name, int type) {
+        ByteBuffer q = ByteBuffer.allocate(512).putShort((short) id).putShort((short) 0x0100).putShort((short) 1)
+                .putShort((short) 0).putShort((short) 0).putShort((short) 0);
+        for (String label : name.split("\\.")) {
+            q.put((byte) label.length()).put(label.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        }
+        q.put((byte) 0).putShort((short) type).putShort((short) 1);
+        byte[] dns = java.util.Arrays.copyOf(q.array(), q.position());
+        byte[] u = ByteBuffer.allocate(8 + dns.length).putShort((short) 5353).putShort((short) 53)
+                .putShort((short) (8 + dns.length)).putShort((short) 0).put(dns).array();
+        return ethernet(new byte[] {0x52, 0x55, 10, 0, 2, 3}, 0x0800, ipv4(17, NetConfig.DNS_V4.getAddress(), u));
+    }
+
     // ---- tests ----
+
+    @Test
+    void theResolverKnowsTheHostsName() {
+        send(dnsQuery(0x1234, "Host.Internal", 1));
+        byte[] a = receive(f -> f.length > 42 && f[23] == 17 && f[42] == 0x12 && f[43] == 0x34);
+        assertEquals(53, (a[34] & 0xff) << 8 | (a[35] & 0xff), "from the resolver's port");
+        assertEquals(0, checksum(a, 14, 34), "IPv4 header checksum");
+        assertEquals(1, a[42 + 7], "one answer");
+        assertArrayEquals(NetConfig.HOST_V4.getAddress(), java.util.Arrays.copyOfRange(a, a.length - 4, a.length));
+        send(dnsQuery(0x1235, "host.internal", 28));
+        byte[] aaaa = receive(f -> f.length > 42 && f[23] == 17 && f[42] == 0x12 && f[43] == 0x35);
+        assertArrayEquals(NetConfig.HOST_V6.getAddress(), java.util.Arrays.copyOfRange(aaaa, aaaa.length - 16, aaaa.length));
+        send(dnsQuery(0x1236, "host.internal", 15)); // MX: the name exists, no such record
+        byte[] mx = receive(f -> f.length > 42 && f[23] == 17 && f[42] == 0x12 && f[43] == 0x36);
+        assertEquals(0, mx[42 + 7], "no answers");
+        assertEquals(0, mx[42 + 3] & 0x0f, "NOERROR");
+    }
 
     @Test
     void answersArpForTheHostAddress() {
