@@ -5,6 +5,7 @@ import dev.jwsl.hypervisor.vmm.KernelCmdline;
 import dev.jwsl.hypervisor.vmm.StopReason;
 import dev.jwsl.hypervisor.vmm.VirtualMachine;
 import dev.jwsl.hypervisor.net.NetConfig;
+import dev.jwsl.service.net.PortForwarder;
 import dev.jwsl.hypervisor.vmm.VmConfig;
 import dev.jwsl.hypervisor.vmm.VmStartException;
 import picocli.CommandLine;
@@ -60,6 +61,10 @@ public final class JwslVmm implements Callable<Integer> {
             + "host's networks, the host's loopback at 10.0.2.2 and fd00:6a77:736c::2 (host.internal)")
     boolean net;
 
+    @Option(names = "--forward-ports", description = "localhost forwarding as the service does it: guest TCP "
+            + "listeners at the host's 127.0.0.1 and ::1, relayed over vsock (the guest must run '/init jwsl-ports')")
+    boolean forwardPorts;
+
     @Option(names = "--print-cmdline", description = "print the kernel command line and exit", hidden = true)
     boolean printCmdline;
 
@@ -109,13 +114,46 @@ public final class JwslVmm implements Callable<Integer> {
         }
         VmConfig config = new VmConfig(kernel, initramfs, cmdline, memory, cpus, console).withDisks(blk).withShares(p9)
                 .withNetwork(net ? new NetConfig() : null);
-        try (VirtualMachine vm = VirtualMachine.create(config);
-             HostTerminal terminal = tty ? HostTerminal.raw() : HostTerminal.none()) {
-            ConsoleInput.start(vm, System.in, !tty);
-            return report(vm.run());
+        Path vsockDir = null;
+        try {
+            if (forwardPorts) {
+                vsockDir = java.nio.file.Files.createTempDirectory("jwsl-vmm");
+                config = config.withVsock(new VmConfig.Vsock(vsockDir.resolve("vsock")));
+            }
+            try (VirtualMachine vm = VirtualMachine.create(config);
+                 HostTerminal terminal = tty ? HostTerminal.raw() : HostTerminal.none();
+                 PortForwarder forwarder = forwardPorts ? new PortForwarder(config.vsock().udsPath(), false) : null) {
+                if (forwarder != null) {
+                    Thread.ofPlatform().name("port-watch").daemon().start(() -> {
+                        try {
+                            if (vm.awaitGuestReady()) {
+                                forwarder.follow(() -> true);
+                            }
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    });
+                }
+                ConsoleInput.start(vm, System.in, !tty);
+                return report(vm.run());
+            }
         } catch (VmStartException e) {
             System.err.println("jwsl-vmm: " + e.getMessage());
             return EXIT_VM_FAILED;
+        } catch (java.io.IOException e) {
+            System.err.println("jwsl-vmm: " + e.getMessage());
+            return EXIT_VM_FAILED;
+        } finally {
+            if (vsockDir != null) {
+                try (var files = java.nio.file.Files.list(vsockDir)) {
+                    for (Path f : files.toList()) {
+                        java.nio.file.Files.deleteIfExists(f);
+                    }
+                    java.nio.file.Files.deleteIfExists(vsockDir);
+                } catch (java.io.IOException ignored) {
+                    // a temporary directory left behind
+                }
+            }
         }
     }
 

@@ -7,7 +7,9 @@ import java.util.function.Consumer;
 public interface GuestLink {
     /**
      * Hands each frame the guest has queued for sending to {@code sink}, in order; each segment
-     * is valid only during its call.
+     * is valid only during its call. Also where the guest gets one interrupt for the frames
+     * {@linkplain #deliver delivered} since the last call: a backend calls this after every round
+     * of deliveries, before it waits.
      */
     void drainTransmit(Consumer<MemorySegment> sink);
 

@@ -58,6 +58,8 @@ public final class NetDevice implements VirtioDevice, GuestLink {
     private Queue rx, tx;
     private VirtioInterrupt interrupt;
     private long droppedRx, droppedTx;
+    /** Receive buffers were used since the last interrupt. */
+    private boolean rxUsed;
 
     public NetDevice(NetConfig config, NetBackend backend) {
         this.config = config;
@@ -126,6 +128,7 @@ public final class NetDevice implements VirtioDevice, GuestLink {
 
     @Override
     public synchronized void reset() {
+        rxUsed = false;
         rx = null;
         tx = null;
         interrupt = null;
@@ -157,6 +160,28 @@ public final class NetDevice implements VirtioDevice, GuestLink {
         if (q == null || !q.ready()) {
             return;
         }
+        try {
+            transmit(q, sink);
+        } finally {
+            signalReceived();
+        }
+    }
+
+    /**
+     * One interrupt for every frame delivered since the last: the backend's loop comes here after
+     * each round of delivering (and at once when it has nothing to wait for), so a burst costs the
+     * guest one interrupt, not one a frame.
+     */
+    private void signalReceived() {
+        if (rxUsed && rx != null) {
+            rxUsed = false;
+            if (rx.needsNotification()) {
+                interrupt.signalUsed(RX);
+            }
+        }
+    }
+
+    private void transmit(Queue q, Consumer<MemorySegment> sink) {
         boolean used = false;
         for (Optional<DescriptorChain> c = q.pop(); c.isPresent(); c = q.pop()) {
             DescriptorChain chain = c.get();
@@ -233,9 +258,7 @@ public final class NetDevice implements VirtioDevice, GuestLink {
             LOG.log(System.Logger.Level.DEBUG, "virtio-net: receive buffer of {0} bytes for a {1}-byte frame", buf.length(), frame.byteSize());
         }
         q.addUsed(chain.head(), written);
-        if (q.needsNotification()) {
-            interrupt.signalUsed(RX);
-        }
+        rxUsed = true;
         return true;
     }
 
