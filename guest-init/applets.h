@@ -3,6 +3,7 @@
 #define JWSL_APPLETS_H
 
 #include "init.h"
+#include "portd.h"
 #include "relayd.h"
 #include "distro.h"
 #include "share.h"

@@ -22,11 +22,13 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "exec.h"
 #include "init.h"
 #include "net.h"
+#include "portd.h"
 #include "relayd.h"
 #include "protocol.h"
 
@@ -154,8 +156,19 @@ static void relay_listening(void)
     init_port_write(JWSL_INIT_PORT_READY, 1);
 }
 
-/* Utility-VM mode: relayd serves commands over vsock; PID 1 reaps orphans and handles shutdown.
- * The VM is ready for the host once relayd listens. */
+/* The forwarding relay of localhost forwarding (portd.c), in its own process. */
+static pid_t start_portd(const sigset_t *blocked)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        sigprocmask(SIG_UNBLOCK, blocked, NULL);
+        _exit(portd_serve());
+    }
+    return pid;
+}
+
+/* Utility-VM mode: relayd serves commands over vsock and jwsl-ports localhost forwarding; PID 1
+ * reaps orphans and handles shutdown. The VM is ready for the host once relayd listens. */
 static void __attribute__((noreturn)) serve_relay(int sfd, const sigset_t *blocked)
 {
     pid_t relayd = fork();
@@ -163,6 +176,8 @@ static void __attribute__((noreturn)) serve_relay(int sfd, const sigset_t *block
         sigprocmask(SIG_UNBLOCK, blocked, NULL);
         _exit(relayd_serve(relay_listening));
     }
+    pid_t portd = start_portd(blocked);
+    time_t portd_started = time(NULL);
     for (;;) {
         struct signalfd_siginfo si;
         if (read(sfd, &si, sizeof(si)) != sizeof(si))
@@ -177,6 +192,14 @@ static void __attribute__((noreturn)) serve_relay(int sfd, const sigset_t *block
             if (pid == relayd) {
                 say("the command relay stopped (%s): ending the VM", WIFSIGNALED(wstatus) ? "killed" : "exited");
                 end_vm(125, RB_POWER_OFF);
+            }
+            if (pid == portd) {
+                /* Forwarding is not worth the VM: start it again, at most once a second. */
+                say("localhost forwarding stopped (%s): restarting it", WIFSIGNALED(wstatus) ? "killed" : "exited");
+                if (time(NULL) - portd_started < 1)
+                    sleep(1);
+                portd = start_portd(blocked);
+                portd_started = time(NULL);
             }
         }
     }

@@ -13,6 +13,7 @@ struct applet {
 static const struct applet applets[] = {
     {INIT_NAME, init_main},
     {RELAYD_NAME, relayd_main},
+    {PORTD_NAME, portd_main},
     {DISTRO_NAME, distro_main},
     {SHARE_NAME, share_main},
     {WSLPATH_NAME, wslpath_main},

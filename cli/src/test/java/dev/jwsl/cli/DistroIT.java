@@ -205,6 +205,9 @@ class DistroIT {
         assertEquals("alice\n", id.stdout(), id.toString());
         assertEquals("tinyhost\n", h.wsl("", "-d", "tiny", "--", "hostname").stdout());
         assertEquals("booted\n", h.wsl("", "-d", "tiny", "-u", "root", "--", "cat", "/tmp/boot-marker").stdout());
+        WslHarness.Result files = h.wsl("", "-d", "tiny", "--", "ls", "/etc/hosts", "/etc/resolv.conf");
+        assertTrue(files.exit() != 0 && files.stdout().isEmpty(),
+                "generateHosts = false and generateResolvConf = false leave both alone: " + files);
         WslHarness.Result secret = h.wsl("", "-d", "tiny", "--", "cat", "/root/secret");
         assertEquals(1, secret.exit(), "alice must not read root's 0600 file: " + secret);
     }
