@@ -1,10 +1,14 @@
 /* jwsl-ports: the guest side of localhost forwarding (ports_protocol.h).
  *
  * One process, one poll loop, no fork per connection (a fork costs many milliseconds of emulated
- * kernel time on a PVM host). It reports the TCP ports guest processes listen on to the host's
- * watcher, scanning with NETLINK_SOCK_DIAG, which dumps only listening sockets (cheap, unlike
+ * kernel time). It reports the TCP ports guest processes listen on to the host's watcher,
+ * scanning with NETLINK_SOCK_DIAG, which dumps only listening sockets (cheap, unlike
  * /proc/net/tcp with every connection in it), and only while a watcher is connected; and it
- * relays each CONNECT stream to the guest listener with a bounded buffer per direction. */
+ * relays each CONNECT stream to the guest listener.
+ *
+ * Memory is bounded: a relay has one buffer per direction and a side is not read while the
+ * buffer it fills is full, so a slow reader stalls its writer; the watcher's unsent events are
+ * capped (a watcher that does not read is dropped); connections are capped (MAX_CONNS). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -26,7 +31,8 @@
 #include "ports_protocol.h"
 #include "vsock.h"
 
-/* Netlink and inet_diag (linux/netlink.h, linux/inet_diag.h): not on musl-gcc's include path. */
+/* Netlink and inet_diag (linux/netlink.h, linux/sock_diag.h, linux/inet_diag.h): not on
+ * musl-gcc's include path. */
 #define JWSL_NETLINK_SOCK_DIAG 4
 #define JWSL_SOCK_DIAG_BY_FAMILY 20
 #define JWSL_NLM_F_REQUEST 0x1
@@ -56,39 +62,53 @@ struct jwsl_inet_diag_msg {
     uint32_t expires, rqueue, wqueue, uid, inode;
 };
 
-#define BUF_SIZE (32 * 1024)        /* per direction of a relay */
-#define WATCH_QUEUE (64 * 1024)     /* events the watcher has not read yet; more: drop it */
-#define REQUEST_TIMEOUT_MS 10000
-#define MAX_CONNS (JWSL_PORTS_MAX_RELAYS + 16)
+#define BUF_SIZE (64 * 1024)         /* per direction of a relay */
+/* Unsent events; more and the watcher is dropped. Room for LISTEN on every port, so that the
+ * first picture always fits. */
+#define WATCH_QUEUE (65536 * JWSL_PORTS_EVENT_SIZE)
+#define REQUEST_TIMEOUT_MS 10000     /* for the request */
+#define LINGER_MS 2000               /* after an error status, for the host to read it */
+#define MAX_CONNS (JWSL_PORTS_MAX_RELAYS + 256) /* relays, requests and lingering errors */
+#define ACCEPT_BURST 64
 
-/* What listens on a port: loopback-reachable families, or a specific address. */
-#define L_V4 1    /* 0.0.0.0 or 127.x */
-#define L_V6 2    /* :: or ::1 */
-#define L_SPEC4 4 /* a specific IPv4 address */
-#define L_SPEC6 8 /* a specific IPv6 address */
+/* What listens on a port. */
+#define L_V4 1    /* 0.0.0.0 or 127.0.0.1: reached at 127.0.0.1 */
+#define L_V6 2    /* :: or ::1: reached at ::1 */
+#define L_SPEC4 4 /* another IPv4 address, kept in spec4 */
+#define L_SPEC6 8 /* another IPv6 address, kept in spec6 */
 static unsigned char listening[65536], reported[65536];
 static struct in_addr spec4[65536];
 static struct in6_addr spec6[65536];
 
-enum state { REQUEST, CONNECTING, RELAY, WATCH };
+enum state {
+    REQUEST,    /* reading the request */
+    CONNECTING, /* connecting to the guest listener */
+    RELAY,      /* status 0 queued, bytes both ways */
+    LINGER,     /* error status sent: reading until the host closes (closing with unread
+                   bytes could reset the stream before the host reads the status) */
+    WATCH,      /* the watcher */
+};
+
+enum { HOST, GUEST };
 
 struct pipe_buf {
     char *data;
     size_t off, len;
-    int eof;  /* the reading side ended */
-    int shut; /* and that was passed on */
+    int eof;  /* its side has ended its input */
+    int shut; /* and that was passed on, after the bytes before it */
 };
 
 struct conn {
-    int host, guest;
     enum state state;
+    int fd[2];               /* HOST, GUEST */
+    struct pipe_buf in[2];   /* in[s]: bytes read from side s, for the other side */
+    int hup[2];              /* side s reported POLLHUP: it takes no more bytes */
     unsigned char req[JWSL_PORTS_REQUEST_SIZE];
     size_t reqlen;
-    long long deadline;
+    long long deadline;      /* REQUEST, LINGER */
     uint16_t port;
-    int attempt;                 /* the next target to try */
-    int dead;                    /* dropped: freed after this round of the loop */
-    struct pipe_buf to_guest, to_host;
+    int attempt;             /* CONNECTING: the next address to try */
+    int dead;                /* closed; freed after this round of the loop */
 };
 
 static struct conn *conns[MAX_CONNS];
@@ -96,6 +116,7 @@ static int nconns, relays;
 static struct conn *watcher;
 static unsigned char watch_queue[WATCH_QUEUE];
 static size_t watch_len;
+static int watch_overflow;
 static int diag_fd = -1;
 
 static void say(const char *fmt, const char *arg)
@@ -112,116 +133,131 @@ static long long now_ms(void)
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-static int nonblock(int fd)
+static void put_u16(unsigned char *p, unsigned v)
 {
-    int fl = fcntl(fd, F_GETFL);
-    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+static unsigned get_u16(const unsigned char *p)
+{
+    return p[0] | (unsigned)p[1] << 8;
 }
 
 /* ---- listener scan ---- */
 
-static int scan_family(int family, unsigned char *seen)
+/* Records a listener on port bound to addr (4 or 16 bytes, network order). */
+static void note(unsigned char *seen, unsigned port, int family, const void *addr)
 {
+    static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    struct in6_addr a6;
+    uint32_t a4;
+    if (port == 0 || port > 65535)
+        return;
+    if (family == AF_INET6) {
+        memcpy(&a6, addr, 16);
+        if (memcmp(&a6, v4mapped, 12) != 0) {
+            if (IN6_IS_ADDR_UNSPECIFIED(&a6) || IN6_IS_ADDR_LOOPBACK(&a6)) {
+                seen[port] |= L_V6;
+            } else {
+                seen[port] |= L_SPEC6;
+                spec6[port] = a6;
+            }
+            return;
+        }
+        addr = &a6.s6_addr[12]; /* ::ffff:a.b.c.d is an IPv4 address */
+    }
+    memcpy(&a4, addr, 4);
+    if (a4 == htonl(INADDR_ANY) || a4 == htonl(INADDR_LOOPBACK)) {
+        seen[port] |= L_V4;
+    } else {
+        seen[port] |= L_SPEC4;
+        spec4[port].s_addr = a4;
+    }
+}
+
+/* Dumps the listening TCP sockets of one family; -1 if sock_diag does not answer properly. */
+static int scan_diag(int family, unsigned char *seen)
+{
+    static uint32_t seq;
     struct {
         struct jwsl_nlmsghdr nlh;
         struct jwsl_inet_diag_req_v2 req;
     } msg = {
-        .nlh = {.len = sizeof(msg), .type = JWSL_SOCK_DIAG_BY_FAMILY, .flags = JWSL_NLM_F_REQUEST | JWSL_NLM_F_DUMP},
+        .nlh = {.len = sizeof(msg), .type = JWSL_SOCK_DIAG_BY_FAMILY,
+                .flags = JWSL_NLM_F_REQUEST | JWSL_NLM_F_DUMP, .seq = ++seq},
         .req = {.family = (uint8_t)family, .protocol = IPPROTO_TCP, .states = 1u << JWSL_TCP_LISTEN},
     };
+    static char buf[32768] __attribute__((aligned(8)));
     if (send(diag_fd, &msg, sizeof(msg), 0) != (ssize_t)sizeof(msg))
         return -1;
-    static char buf[16384] __attribute__((aligned(4)));
     for (;;) {
-        ssize_t n = recv(diag_fd, buf, sizeof(buf), 0);
-        if (n < 0)
-            return errno == EINTR ? 0 : -1;
-        for (char *p = buf; p + sizeof(struct jwsl_nlmsghdr) <= buf + n;) {
-            struct jwsl_nlmsghdr *h = (struct jwsl_nlmsghdr *)p;
-            if (h->len < sizeof(*h) || p + h->len > buf + n)
+        /* MSG_TRUNC: the length of the datagram even if it did not fit. */
+        ssize_t n = recv(diag_fd, buf, sizeof(buf), MSG_TRUNC);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || (size_t)n > sizeof(buf))
+            return -1;
+        char *end = buf + n;
+        for (char *p = buf; p + sizeof(struct jwsl_nlmsghdr) <= end;) {
+            struct jwsl_nlmsghdr h;
+            memcpy(&h, p, sizeof(h));
+            if (h.len < sizeof(h) || h.len > (size_t)(end - p))
                 return -1;
-            if (h->type == JWSL_NLMSG_DONE)
+            if (h.seq != seq) {
+                /* left over from a dump we gave up on: skip */
+            } else if (h.type == JWSL_NLMSG_DONE) {
                 return 0;
-            if (h->type == JWSL_NLMSG_ERROR)
+            } else if (h.type == JWSL_NLMSG_ERROR) {
                 return -1;
-            if (h->type == JWSL_SOCK_DIAG_BY_FAMILY && h->len >= sizeof(*h) + sizeof(struct jwsl_inet_diag_msg)) {
-                struct jwsl_inet_diag_msg *m = (struct jwsl_inet_diag_msg *)(p + sizeof(*h));
-                uint16_t port = ntohs(m->id.sport);
-                if (m->state == JWSL_TCP_LISTEN && port != 0) {
-                    if (m->family == AF_INET) {
-                        uint32_t a = ntohl(m->id.src[0]);
-                        if (a == 0 || (a >> 24) == 127) {
-                            seen[port] |= L_V4;
-                        } else {
-                            seen[port] |= L_SPEC4;
-                            memcpy(&spec4[port], &m->id.src[0], 4);
-                        }
-                    } else if (m->family == AF_INET6) {
-                        struct in6_addr a;
-                        memcpy(&a, m->id.src, 16);
-                        if (IN6_IS_ADDR_UNSPECIFIED(&a) || IN6_IS_ADDR_LOOPBACK(&a)) {
-                            seen[port] |= L_V6;
-                        } else if (IN6_IS_ADDR_V4MAPPED(&a)) {
-                            seen[port] |= L_SPEC4;
-                            memcpy(&spec4[port], &a.s6_addr[12], 4);
-                        } else {
-                            seen[port] |= L_SPEC6;
-                            spec6[port] = a;
-                        }
-                    }
-                }
+            } else if (h.type == JWSL_SOCK_DIAG_BY_FAMILY && h.len >= sizeof(h) + sizeof(struct jwsl_inet_diag_msg)) {
+                struct jwsl_inet_diag_msg m;
+                memcpy(&m, p + sizeof(h), sizeof(m));
+                if (m.state == JWSL_TCP_LISTEN && m.family == family)
+                    note(seen, ntohs(m.id.sport), family, m.id.src);
             }
-            p += (h->len + 3) & ~3u;
+            p += (h.len + 3) & ~3u;
         }
     }
 }
 
-/* /proc/net/tcp{,6} when sock_diag is not there: "sl local_address rem_address st ...". */
+/* /proc/net/tcp{,6}, when sock_diag is not there: "sl local_address rem_address st ...". The
+ * kernel prints addresses as the 32-bit words in memory, in hex. */
 static void scan_proc(const char *path, int family, unsigned char *seen)
 {
     FILE *f = fopen(path, "re");
     if (!f)
         return;
-    char line[512], addr[64];
+    char line[512], hex[33];
     unsigned port, state;
     while (fgets(line, sizeof(line), f)) {
-        if (sscanf(line, " %*d: %63[0-9A-Fa-f]:%x %*s %x", addr, &port, &state) != 3 || state != JWSL_TCP_LISTEN ||
-            port == 0 || port > 65535)
+        if (sscanf(line, " %*d: %32[0-9A-Fa-f]:%x %*s %x", hex, &port, &state) != 3 || state != JWSL_TCP_LISTEN ||
+            strlen(hex) != (family == AF_INET ? 8u : 32u))
             continue;
-        int any = strspn(addr, "0") == strlen(addr);
-        if (family == AF_INET) {
-            uint32_t a = (uint32_t)strtoul(addr, NULL, 16); /* the kernel prints the raw u32 */
-            uint32_t host = ntohl(a);
-            seen[port] |= any || (host >> 24) == 127 ? L_V4 : L_SPEC4;
-            if (!any && (host >> 24) != 127)
-                memcpy(&spec4[port], &a, 4);
-        } else {
-            struct in6_addr a;
-            for (int i = 0; i < 4; i++) {
-                char word[9];
-                memcpy(word, addr + 8 * i, 8);
-                word[8] = '\0';
-                uint32_t w = (uint32_t)strtoul(word, NULL, 16);
-                memcpy(&a.s6_addr[4 * i], &w, 4);
-            }
-            if (any || IN6_IS_ADDR_LOOPBACK(&a)) {
-                seen[port] |= L_V6;
-            } else {
-                seen[port] |= L_SPEC6;
-                spec6[port] = a;
-            }
+        uint32_t addr[4];
+        for (size_t i = 0; i < strlen(hex) / 8; i++) {
+            char word[9];
+            memcpy(word, hex + 8 * i, 8);
+            word[8] = '\0';
+            addr[i] = (uint32_t)strtoul(word, NULL, 16);
         }
+        note(seen, port, family, addr);
     }
     fclose(f);
 }
 
+/* Fills listening[] with what listens now. */
 static void scan(void)
 {
     static unsigned char seen[65536];
     memset(seen, 0, sizeof(seen));
     if (diag_fd < 0)
         diag_fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, JWSL_NETLINK_SOCK_DIAG);
-    if (diag_fd < 0 || scan_family(AF_INET, seen) != 0 || scan_family(AF_INET6, seen) != 0) {
+    if (diag_fd < 0 || scan_diag(AF_INET, seen) != 0 || scan_diag(AF_INET6, seen) != 0) {
+        /* A failed dump may leave messages behind: the next scan starts on a fresh socket. */
+        if (diag_fd >= 0)
+            close(diag_fd);
+        diag_fd = -1;
         memset(seen, 0, sizeof(seen));
         scan_proc("/proc/net/tcp", AF_INET, seen);
         scan_proc("/proc/net/tcp6", AF_INET6, seen);
@@ -231,28 +267,23 @@ static void scan(void)
 
 static void queue_event(unsigned op, unsigned port)
 {
-    if (!watcher)
-        return;
     if (watch_len + JWSL_PORTS_EVENT_SIZE > WATCH_QUEUE) {
-        watch_len = WATCH_QUEUE + 1; /* marks the watcher as too slow: dropped by the loop */
+        watch_overflow = 1; /* the loop drops the watcher */
         return;
     }
-    unsigned char *e = watch_queue + watch_len;
-    e[0] = (unsigned char)op;
-    e[1] = (unsigned char)(op >> 8);
-    e[2] = (unsigned char)port;
-    e[3] = (unsigned char)(port >> 8);
+    put_u16(watch_queue + watch_len, op);
+    put_u16(watch_queue + watch_len + 2, port);
     watch_len += JWSL_PORTS_EVENT_SIZE;
 }
 
-/* Tells the watcher what changed since the last scan. */
+/* Tells the watcher what changed since the last report. */
 static void report_changes(void)
 {
     for (unsigned p = 1; p < 65536; p++) {
-        int now = listening[p] != 0;
+        unsigned char now = listening[p] != 0;
         if (now != reported[p]) {
             queue_event(now ? JWSL_PORTS_LISTEN : JWSL_PORTS_CLOSED, p);
-            reported[p] = (unsigned char)now;
+            reported[p] = now;
         }
     }
 }
@@ -265,16 +296,17 @@ static void drop(struct conn *c)
     if (c->dead)
         return;
     c->dead = 1;
-    if (c->host >= 0)
-        close(c->host);
-    if (c->guest >= 0)
-        close(c->guest);
-    c->host = c->guest = -1;
+    for (int s = HOST; s <= GUEST; s++) {
+        if (c->fd[s] >= 0)
+            close(c->fd[s]);
+        c->fd[s] = -1;
+    }
     if (c->state == CONNECTING || c->state == RELAY)
         relays--;
     if (c == watcher) {
         watcher = NULL;
         watch_len = 0;
+        watch_overflow = 0;
     }
 }
 
@@ -286,145 +318,157 @@ static void reap(void)
             i++;
             continue;
         }
-        free(c->to_guest.data);
-        free(c->to_host.data);
+        free(c->in[HOST].data);
+        free(c->in[GUEST].data);
         free(c);
         conns[i] = conns[--nconns];
     }
 }
 
-static void send_status(struct conn *c, int err)
+/* An error status (errno, 1..255), then the end of the stream. */
+static void fail(struct conn *c, int err)
 {
     unsigned char b = (unsigned char)(err <= 0 ? EIO : err > 255 ? 255 : err);
-    if (write(c->host, &b, 1) < 0) {
-        /* the host is gone too */
-    }
+    if (c->fd[GUEST] >= 0)
+        close(c->fd[GUEST]);
+    c->fd[GUEST] = -1;
+    if (c->state == CONNECTING || c->state == RELAY)
+        relays--;
+    c->state = LINGER;
+    c->deadline = now_ms() + LINGER_MS;
+    /* Nothing was sent on the stream yet: one byte does not block. */
+    if (write(c->fd[HOST], &b, 1) != 1 || shutdown(c->fd[HOST], SHUT_WR) != 0)
+        drop(c);
 }
 
-/* Starts a nonblocking connect to the next candidate address of c->port; 0 when one is under way. */
+/* Starts a nonblocking connect to the next address of c->port: 127.0.0.1 for an IPv4 wildcard
+ * or loopback listener (and when nothing is known), ::1 likewise, then specific addresses.
+ * 0 when one is under way, else -1 with errno set. */
 static int connect_next(struct conn *c)
 {
     unsigned char l = listening[c->port];
+    int err = ECONNREFUSED;
     for (; c->attempt < 4; c->attempt++) {
-        struct sockaddr_storage ss = {0};
-        socklen_t len;
-        int family;
+        struct sockaddr_in in4 = {.sin_family = AF_INET, .sin_port = htons(c->port)};
+        struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons(c->port)};
+        int v6 = c->attempt & 1;
         switch (c->attempt) {
-        case 0: /* the loopback of a wildcard/loopback listener; 127.0.0.1 when nothing is known */
-            if (!(l & L_V4) && l != 0)
+        case 0:
+            if (l && !(l & L_V4))
                 continue;
-            family = AF_INET;
-            ((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
             break;
         case 1:
-            if (!(l & L_V6) && l != 0)
+            if (l && !(l & L_V6))
                 continue;
-            family = AF_INET6;
-            ((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_loopback;
+            in6.sin6_addr = in6addr_loopback;
             break;
         case 2:
             if (!(l & L_SPEC4))
                 continue;
-            family = AF_INET;
-            ((struct sockaddr_in *)&ss)->sin_addr = spec4[c->port];
+            in4.sin_addr = spec4[c->port];
             break;
         default:
             if (!(l & L_SPEC6))
                 continue;
-            family = AF_INET6;
-            ((struct sockaddr_in6 *)&ss)->sin6_addr = spec6[c->port];
+            in6.sin6_addr = spec6[c->port];
             break;
         }
-        if (family == AF_INET) {
-            ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
-            ((struct sockaddr_in *)&ss)->sin_port = htons(c->port);
-            len = sizeof(struct sockaddr_in);
-        } else {
-            ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
-            ((struct sockaddr_in6 *)&ss)->sin6_port = htons(c->port);
-            len = sizeof(struct sockaddr_in6);
-        }
-        if (c->guest >= 0)
-            close(c->guest);
-        c->guest = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (c->guest < 0)
+        if (c->fd[GUEST] >= 0)
+            close(c->fd[GUEST]);
+        c->fd[GUEST] = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (c->fd[GUEST] < 0)
             return -1;
-        int one = 1;
-        setsockopt(c->guest, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (connect(c->guest, (struct sockaddr *)&ss, len) == 0 || errno == EINPROGRESS) {
+        int one = 1; /* the host's writes are already coalesced; do not delay them again */
+        setsockopt(c->fd[GUEST], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        int r = v6 ? connect(c->fd[GUEST], (struct sockaddr *)&in6, sizeof(in6))
+                   : connect(c->fd[GUEST], (struct sockaddr *)&in4, sizeof(in4));
+        if (r == 0 || errno == EINPROGRESS) {
             c->attempt++;
             return 0;
         }
+        err = errno;
     }
+    errno = err;
     return -1;
 }
 
-static void start_request(struct conn *c)
+static void start_watch(struct conn *c)
 {
-    unsigned kind = c->req[0] | c->req[1] << 8;
-    unsigned port = c->req[2] | c->req[3] << 8;
-    if (kind == JWSL_PORTS_WATCH && port == 0) {
-        if (watcher)
-            drop(watcher); /* the host reconnected: the old stream is stale */
-        watcher = c;
-        c->state = WATCH;
-        watch_len = 0;
-        memset(reported, 0, sizeof(reported));
-        scan();
-        report_changes();
-        return;
-    }
-    if (kind != JWSL_PORTS_CONNECT || port == 0) {
-        drop(c);
-        return;
-    }
+    if (watcher)
+        drop(watcher); /* the host reconnected: the old stream is stale */
+    watcher = c;
+    c->state = WATCH;
+    watch_len = 0;
+    watch_overflow = 0;
+    memset(reported, 0, sizeof(reported));
+    scan();
+    report_changes();
+}
+
+static void start_connect(struct conn *c, unsigned port)
+{
     if (relays >= JWSL_PORTS_MAX_RELAYS) {
-        send_status(c, EMFILE);
-        drop(c);
+        fail(c, EMFILE);
         return;
     }
-    c->port = (uint16_t)port;
-    c->to_guest.data = malloc(BUF_SIZE);
-    c->to_host.data = malloc(BUF_SIZE);
-    if (!c->to_guest.data || !c->to_host.data) {
-        send_status(c, ENOMEM);
-        drop(c);
+    c->in[HOST].data = malloc(BUF_SIZE);
+    c->in[GUEST].data = malloc(BUF_SIZE);
+    if (!c->in[HOST].data || !c->in[GUEST].data) {
+        fail(c, ENOMEM);
         return;
     }
     c->state = CONNECTING;
+    c->port = (uint16_t)port;
     relays++;
     if (!listening[port])
-        scan(); /* no watcher keeps the table fresh: look now */
-    if (connect_next(c) != 0) {
-        send_status(c, errno ? errno : ECONNREFUSED);
-        drop(c);
+        scan(); /* no watcher keeps the table fresh, or the listener is new: look now */
+    if (connect_next(c) != 0)
+        fail(c, errno);
+}
+
+static void read_request(struct conn *c)
+{
+    ssize_t n = read(c->fd[HOST], c->req + c->reqlen, sizeof(c->req) - c->reqlen);
+    if (n <= 0) {
+        if (n == 0 || (errno != EAGAIN && errno != EINTR))
+            drop(c);
+        return;
     }
+    c->reqlen += (size_t)n;
+    if (c->reqlen < sizeof(c->req))
+        return;
+    unsigned kind = get_u16(c->req), port = get_u16(c->req + 2);
+    if (kind == JWSL_PORTS_WATCH && port == 0)
+        start_watch(c);
+    else if (kind == JWSL_PORTS_CONNECT && port != 0)
+        start_connect(c, port);
+    else
+        drop(c); /* not this protocol */
 }
 
 static void on_connected(struct conn *c)
 {
     int err = 0;
     socklen_t len = sizeof(err);
-    if (getsockopt(c->guest, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+    if (getsockopt(c->fd[GUEST], SOL_SOCKET, SO_ERROR, &err, &len) != 0)
         err = errno;
     if (err != 0) {
-        if (connect_next(c) != 0) {
-            send_status(c, err);
-            drop(c);
-        }
+        if (connect_next(c) != 0)
+            fail(c, err);
         return;
     }
     c->state = RELAY;
-    c->to_host.data[0] = 0; /* status: connected; the first byte the host reads */
-    c->to_host.len = 1;
+    c->in[GUEST].data[0] = 0; /* status: connected, the first byte the host reads */
+    c->in[GUEST].len = 1;
 }
 
-/* Moves bytes from fd into b; 0 ok, -1 error. */
+/* Reads from fd into b; -1 on an error. */
 static int fill(int fd, struct pipe_buf *b)
 {
     if (b->len == 0)
         b->off = 0;
-    if (b->off + b->len == BUF_SIZE && b->off > 0) {
+    else if (b->off + b->len == BUF_SIZE) {
         memmove(b->data, b->data + b->off, b->len);
         b->off = 0;
     }
@@ -441,7 +485,7 @@ static int fill(int fd, struct pipe_buf *b)
     return 0;
 }
 
-/* Moves bytes from b to fd, and passes an end of input on once b is empty. */
+/* Writes b to fd, and passes the end of input on once b is empty; -1 on an error. */
 static int flush(int fd, struct pipe_buf *b)
 {
     if (b->len > 0) {
@@ -449,8 +493,6 @@ static int flush(int fd, struct pipe_buf *b)
         if (n > 0) {
             b->off += (size_t)n;
             b->len -= (size_t)n;
-            if (b->len == 0)
-                b->off = 0;
         } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
             return -1;
         }
@@ -462,69 +504,64 @@ static int flush(int fd, struct pipe_buf *b)
     return 0;
 }
 
-static void relay(struct conn *c, short host_ev, short guest_ev)
+/* What a relay waits for on side s. */
+static short relay_events(const struct conn *c, int s)
 {
-    int bad = 0;
-    if ((host_ev & (POLLIN | POLLHUP | POLLERR)) && !c->to_guest.eof)
-        bad |= fill(c->host, &c->to_guest);
-    if ((guest_ev & (POLLIN | POLLHUP | POLLERR)) && !c->to_host.eof)
-        bad |= fill(c->guest, &c->to_host);
-    bad |= flush(c->guest, &c->to_guest);
-    bad |= flush(c->host, &c->to_host);
-    if (bad || (c->to_guest.shut && c->to_host.shut))
-        drop(c);
+    short ev = 0;
+    if (!c->in[s].eof && c->in[s].len < BUF_SIZE) /* fill() makes room at the end */
+        ev |= POLLIN;
+    if (c->in[!s].len > 0)
+        ev |= POLLOUT;
+    return ev;
 }
 
-static void accept_one(int lfd)
+static void relay(struct conn *c, const short rev[2])
 {
-    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-            usleep(100 * 1000);
-        return;
-    }
-    struct conn *c = nconns < MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
-    if (!c) {
-        close(fd);
-        return;
-    }
-    c->host = fd;
-    c->guest = -1;
-    c->state = REQUEST;
-    c->deadline = now_ms() + REQUEST_TIMEOUT_MS;
-    conns[nconns++] = c;
-}
-
-static void read_request(struct conn *c)
-{
-    ssize_t n = read(c->host, c->req + c->reqlen, sizeof(c->req) - c->reqlen);
-    if (n <= 0) {
-        if (n == 0 || (errno != EAGAIN && errno != EINTR))
+    for (int s = HOST; s <= GUEST; s++) {
+        if (rev[s] & POLLERR) { /* reset: the stream is broken both ways */
             drop(c);
-        return;
+            return;
+        }
+        if (rev[s] & POLLHUP)
+            c->hup[s] = 1;
     }
-    c->reqlen += (size_t)n;
-    if (c->reqlen == sizeof(c->req))
-        start_request(c);
+    for (int s = HOST; s <= GUEST; s++) {
+        if ((rev[s] & (POLLIN | POLLHUP)) && !c->in[s].eof && fill(c->fd[s], &c->in[s]) != 0) {
+            drop(c);
+            return;
+        }
+    }
+    for (int s = HOST; s <= GUEST; s++) {
+        if (flush(c->fd[!s], &c->in[s]) == 0)
+            continue;
+        if (!(c->hup[!s] && errno == EPIPE)) {
+            drop(c);
+            return;
+        }
+        /* The other side has gone and takes nothing more; what it sent may still be passed on. */
+        c->in[s].len = 0;
+        c->in[s].eof = c->in[s].shut = 1;
+    }
+    /* Done when both directions have ended; or when a side that hung up (it takes nothing
+     * more) has had all it sent passed on. */
+    if ((c->in[HOST].shut && c->in[GUEST].shut) || (c->hup[HOST] && c->in[HOST].shut) ||
+        (c->hup[GUEST] && c->in[GUEST].shut))
+        drop(c);
 }
 
-static void serve_watcher(struct conn *c, short ev)
+/* The host sends nothing after WATCH: bytes are ignored, its end of the stream ends the watch. */
+static void serve_watcher(struct conn *c, short rev)
 {
-    if (watch_len > WATCH_QUEUE) {
-        say("the watcher does not read: %s", "dropped");
-        drop(c);
-        return;
-    }
-    if (ev & POLLIN) { /* the host never sends after WATCH: data or EOF ends it */
-        char junk[64];
-        ssize_t n = read(c->host, junk, sizeof(junk));
+    if (rev & (POLLIN | POLLHUP | POLLERR)) {
+        char junk[256];
+        ssize_t n = read(c->fd[HOST], junk, sizeof(junk));
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
             drop(c);
             return;
         }
     }
-    if (watch_len > 0) {
-        ssize_t n = write(c->host, watch_queue, watch_len);
+    if (watch_len > 0 && (rev & POLLOUT)) {
+        ssize_t n = write(c->fd[HOST], watch_queue, watch_len);
         if (n > 0) {
             memmove(watch_queue, watch_queue + n, watch_len - (size_t)n);
             watch_len -= (size_t)n;
@@ -534,16 +571,49 @@ static void serve_watcher(struct conn *c, short ev)
     }
 }
 
+static void linger(struct conn *c, short rev)
+{
+    char junk[4096];
+    if (rev) {
+        ssize_t n = read(c->fd[HOST], junk, sizeof(junk));
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            drop(c);
+    }
+}
+
+static void accept_some(int lfd)
+{
+    for (int i = 0; i < ACCEPT_BURST && nconns < MAX_CONNS; i++) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                usleep(100 * 1000);
+            return;
+        }
+        struct conn *c = calloc(1, sizeof(*c));
+        if (!c) {
+            close(fd);
+            return;
+        }
+        c->fd[HOST] = fd;
+        c->fd[GUEST] = -1;
+        c->state = REQUEST;
+        c->deadline = now_ms() + REQUEST_TIMEOUT_MS;
+        conns[nconns++] = c;
+    }
+}
+
 static int serve(int lfd)
 {
-    signal(SIGPIPE, SIG_IGN);
-    if (nonblock(lfd) != 0 || listen(lfd, 128) != 0) {
-        say("listen: %s", strerror(errno));
-        return 1;
-    }
     static struct pollfd pfd[1 + 2 * MAX_CONNS];
     static struct conn *owner[1 + 2 * MAX_CONNS];
     long long next_scan = 0;
+
+    signal(SIGPIPE, SIG_IGN);
+    if (fcntl(lfd, F_SETFL, O_NONBLOCK) != 0 || listen(lfd, 128) != 0) {
+        say("listen: %s", strerror(errno));
+        return 1;
+    }
     for (;;) {
         long long now = now_ms();
         if (watcher && now >= next_scan) {
@@ -557,75 +627,115 @@ static int serve(int lfd)
         owner[n++] = NULL;
         for (int i = 0; i < nconns; i++) {
             struct conn *c = conns[i];
-            short hev = 0, gev = 0;
+            short ev[2] = {0, 0};
             switch (c->state) {
             case REQUEST:
-                hev = POLLIN;
+            case LINGER:
+                ev[HOST] = POLLIN;
                 if (timeout < 0 || c->deadline - now < timeout)
                     timeout = c->deadline > now ? (int)(c->deadline - now) : 0;
                 break;
             case WATCH:
-                hev = (short)(POLLIN | (watch_len ? POLLOUT : 0));
+                ev[HOST] = (short)(POLLIN | (watch_len ? POLLOUT : 0));
                 break;
             case CONNECTING:
-                gev = POLLOUT;
+                ev[GUEST] = POLLOUT;
                 break;
             case RELAY:
-                if (!c->to_guest.eof && c->to_guest.len < BUF_SIZE)
-                    hev |= POLLIN;
-                if (c->to_host.len)
-                    hev |= POLLOUT;
-                if (!c->to_host.eof && c->to_host.len < BUF_SIZE)
-                    gev |= POLLIN;
-                if (c->to_guest.len)
-                    gev |= POLLOUT;
+                ev[HOST] = relay_events(c, HOST);
+                ev[GUEST] = relay_events(c, GUEST);
                 break;
             }
-            pfd[n] = (struct pollfd){.fd = c->host, .events = hev};
-            owner[n++] = c;
-            pfd[n] = (struct pollfd){.fd = c->state == CONNECTING || c->state == RELAY ? c->guest : -1, .events = gev};
-            owner[n++] = c;
+            for (int s = HOST; s <= GUEST; s++) {
+                /* A side that hung up reports POLLHUP for ever: polled only when it is wanted. */
+                int fd = ev[s] == 0 && c->hup[s] ? -1 : c->fd[s];
+                pfd[n] = (struct pollfd){.fd = fd, .events = ev[s]};
+                owner[n++] = c;
+            }
         }
-        if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR)
+        if (poll(pfd, (nfds_t)n, timeout) < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == ENOMEM) {
+                usleep(100 * 1000);
+                continue;
+            }
+            say("poll: %s", strerror(errno));
             return 1;
+        }
         now = now_ms();
         for (int i = 1; i + 1 < n; i += 2) {
             struct conn *c = owner[i];
+            short rev[2] = {pfd[i].revents, pfd[i + 1].revents};
             if (c->dead)
                 continue;
-            short hr = pfd[i].revents, gr = pfd[i + 1].revents;
             switch (c->state) {
             case REQUEST:
-                if (hr)
+                if (rev[HOST])
                     read_request(c);
                 else if (now >= c->deadline)
                     drop(c);
                 break;
-            case WATCH:
-                if (hr || watch_len > WATCH_QUEUE)
-                    serve_watcher(c, hr);
-                break;
-            case CONNECTING:
-                if (gr)
-                    on_connected(c);
-                else if (hr & (POLLHUP | POLLERR))
+            case LINGER:
+                linger(c, rev[HOST]);
+                if (!c->dead && now >= c->deadline)
                     drop(c);
                 break;
+            case WATCH:
+                if (rev[HOST])
+                    serve_watcher(c, rev[HOST]);
+                break;
+            case CONNECTING:
+                if (rev[HOST] & (POLLHUP | POLLERR))
+                    drop(c); /* the host gave up */
+                else if (rev[GUEST])
+                    on_connected(c);
+                break;
             case RELAY:
-                if (hr || gr)
-                    relay(c, hr, gr);
+                if (rev[HOST] || rev[GUEST])
+                    relay(c, rev);
                 break;
             }
         }
+        if (watcher && watch_overflow) {
+            say("the host does not read port events: %s", "dropping the watch");
+            drop(watcher);
+        }
         reap();
         if (pfd[0].revents & POLLIN)
-            accept_one(lfd);
+            accept_some(lfd);
+    }
+}
+
+/* Descriptors 0-2 open, so that no socket lands there (stderr carries our log lines), and room
+ * for every connection: two descriptors per relay. */
+static void prepare(void)
+{
+    for (int fd = 0; fd < 3; fd++) {
+        if (fcntl(fd, F_GETFD) < 0) {
+            int n = open("/dev/null", O_RDWR);
+            if (n >= 0 && n != fd) {
+                dup2(n, fd);
+                close(n);
+            }
+        }
+    }
+    struct rlimit rl;
+    rlim_t want = 2 * MAX_CONNS + 64;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+        struct rlimit more = {.rlim_cur = want, .rlim_max = rl.rlim_max < want ? want : rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &more) != 0) { /* not root: as far as allowed */
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
     }
 }
 
 int portd_serve(void)
 {
-    struct jwsl_sockaddr_vm addr = {.svm_family = AF_VSOCK, .svm_port = JWSL_PORTS_PORT, .svm_cid = JWSL_VMADDR_CID_ANY};
+    struct jwsl_sockaddr_vm addr = {.svm_family = AF_VSOCK, .svm_port = JWSL_PORTS_PORT,
+                                     .svm_cid = JWSL_VMADDR_CID_ANY};
+    prepare();
     int lfd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
         say("cannot listen on vsock: %s", strerror(errno));
@@ -639,11 +749,16 @@ int portd_main(int argc, char **argv)
     if (argc == 1)
         return portd_serve();
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (argc != 3 || strcmp(argv[1], "--unix") != 0 || strlen(argv[2]) >= sizeof(addr.sun_path)) {
+    if (argc != 3 || strcmp(argv[1], "--unix") != 0) {
         dprintf(2, "usage: jwsl-ports [--unix PATH]\n");
         return 2;
     }
+    if (strlen(argv[2]) >= sizeof(addr.sun_path)) {
+        say("socket path too long: %s", argv[2]);
+        return 2;
+    }
     strcpy(addr.sun_path, argv[2]);
+    prepare();
     unlink(argv[2]);
     int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {

@@ -96,7 +96,7 @@ public final class PortForwarder implements AutoCloseable {
                 } catch (IOException e) {
                     releaseAll();
                     if (alive.getAsBoolean() && !closed) {
-                        LOG.log(System.Logger.Level.DEBUG, "port watch: {0}; again in {1} ms", e.getMessage(), RETRY_MS);
+                        LOG.log(System.Logger.Level.DEBUG, "port watch: {0}; again in {1} ms", e.getMessage(), String.valueOf(RETRY_MS));
                         Thread.sleep(RETRY_MS);
                     }
                 }
@@ -130,7 +130,7 @@ public final class PortForwarder implements AutoCloseable {
             return;
         }
         if (forwarded.size() >= MAX_PORTS) {
-            LOG.log(System.Logger.Level.WARNING, "guest port {0}: {1} ports are forwarded already, not forwarded", port, MAX_PORTS);
+            LOG.log(System.Logger.Level.WARNING, "guest port {0}: {1} ports are forwarded already, not forwarded", String.valueOf(port), MAX_PORTS);
             forwarded.put(port, List.of());
             return;
         }
@@ -142,7 +142,7 @@ public final class PortForwarder implements AutoCloseable {
             } catch (Exception e) {
                 // the host uses the port (or has no such address family): skip that address
                 LOG.log(System.Logger.Level.WARNING, "guest port {0}: cannot listen on the host''s {1} ({2}): not forwarded there",
-                        port, address, e.getMessage());
+                        String.valueOf(port), address, e.getMessage());
             }
         }
         if (bound.isEmpty() && allInterfaces) {
@@ -150,12 +150,12 @@ public final class PortForwarder implements AutoCloseable {
                 bound.add(listener(port).bind(new InetSocketAddress("0.0.0.0", port)).sync().channel());
             } catch (Exception e) {
                 LOG.log(System.Logger.Level.WARNING, "guest port {0}: cannot listen on the host''s 0.0.0.0 ({1}): not forwarded",
-                        port, e.getMessage());
+                        String.valueOf(port), e.getMessage());
             }
         }
         forwarded.put(port, bound);
         if (!bound.isEmpty()) {
-            LOG.log(System.Logger.Level.INFO, "forwarding host port {0} to the guest", port);
+            LOG.log(System.Logger.Level.INFO, "forwarding host port {0} to the guest", String.valueOf(port));
         }
     }
 
@@ -166,7 +166,7 @@ public final class PortForwarder implements AutoCloseable {
                 c.close().syncUninterruptibly(); // released before the next LISTEN may bind it again
             }
             if (!channels.isEmpty()) {
-                LOG.log(System.Logger.Level.INFO, "released host port {0}", port);
+                LOG.log(System.Logger.Level.INFO, "released host port {0}", String.valueOf(port));
             }
         }
     }
@@ -195,7 +195,7 @@ public final class PortForwarder implements AutoCloseable {
     private void accept(Channel client, int port) {
         if (connections.incrementAndGet() > MAX_CONNECTIONS) {
             connections.decrementAndGet();
-            LOG.log(System.Logger.Level.WARNING, "port {0}: {1} forwarded connections open, refused one", port, MAX_CONNECTIONS);
+            LOG.log(System.Logger.Level.WARNING, "port {0}: {1} forwarded connections open, refused one", String.valueOf(port), MAX_CONNECTIONS);
             client.close();
             return;
         }
@@ -282,7 +282,7 @@ public final class PortForwarder implements AutoCloseable {
 
         private void fail(ChannelHandlerContext ctx, String why) {
             if (why != null) {
-                LOG.log(System.Logger.Level.DEBUG, "forwarded port {0}: {1}", port, why);
+                LOG.log(System.Logger.Level.DEBUG, "forwarded port {0}: {1}", String.valueOf(port), why);
             }
             if (pending.refCnt() > 0) {
                 pending.release();
