@@ -1,16 +1,18 @@
 /* netbench: the guest's half of scripts/bench-net (static, musl). Times are the guest's own
  * (CLOCK_MONOTONIC); the host's half is dev.jwsl.cli.NetBench, which speaks the same protocol.
  *
- *   netbench serve PORT             serve connections one at a time: the first byte says what
+ *   netbench serve PORT             serve connections, many at once: the first byte says what
  *                                   to do: 'u' read until EOF, answer the count (u64 LE);
- *                                   'd' + u64 LE n: send n bytes, close; 'p': answer 'p', close;
- *                                   'q': exit
+ *                                   'd' + u64 LE n: send n bytes of pattern(), close; 'p': answer
+ *                                   'p', close; 'q': exit
  *   netbench send HOST PORT MIB     upload MIB MiB to a server ('u'), print MB/s
  *   netbench recv HOST PORT MIB     download MIB MiB ('d'), print MB/s
  *   netbench ping HOST PORT N       N connections in a row ('p'), print ms per connection */
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +81,15 @@ static uint64_t drain(int fd)
     return total;
 }
 
+/* The bytes a download carries: a function of the offset, so the receiver can check every one. */
+static void pattern(char *p, uint64_t offset, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = offset + i;
+        p[i] = (char)(x ^ (x >> 8) ^ (x >> 16) ^ 0x5a);
+    }
+}
+
 static void blast(int fd, uint64_t n)
 {
     while (n > 0) {
@@ -89,36 +100,91 @@ static void blast(int fd, uint64_t n)
     }
 }
 
+/* One connection of the server: what it was asked, how far it got. */
+struct client {
+    int fd;
+    char cmd;          /* 0 until the first byte arrives */
+    unsigned char arg[8];
+    size_t arglen;
+    uint64_t count;    /* 'u': bytes read; 'd': bytes still to send */
+    uint64_t sent;     /* 'd': bytes sent, for the pattern's offset */
+};
+
+#define MAX_CLIENTS 1024
+
+/* Serves many connections at once from one process (a fork per connection is costly in an
+ * emulated guest kernel), with a backlog that takes a burst of 100 connections. */
 static int serve(const char *port)
 {
     struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)atoi(port))};
     int l = socket(AF_INET6, SOCK_STREAM, 0), one = 1;
     setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(l, 64) != 0) {
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(l, MAX_CLIENTS) != 0) {
         perror("netbench: listen");
         return 1;
     }
+    signal(SIGPIPE, SIG_IGN);
+    static struct client cl[MAX_CLIENTS];
+    static struct pollfd pfd[MAX_CLIENTS + 1];
+    int n = 0;
     for (;;) {
-        int c = accept(l, NULL, NULL);
-        if (c < 0)
+        pfd[0] = (struct pollfd){.fd = l, .events = n < MAX_CLIENTS ? POLLIN : 0};
+        for (int i = 0; i < n; i++)
+            pfd[i + 1] = (struct pollfd){.fd = cl[i].fd, .events = cl[i].cmd == 'd' && cl[i].arglen == 8 ? POLLOUT : POLLIN};
+        if (poll(pfd, (nfds_t)n + 1, -1) < 0)
             continue;
-        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        char cmd;
-        uint64_t n = 0;
-        if (read_all(c, &cmd, 1) == 0) {
-            if (cmd == 'u') {
-                n = drain(c);
-                write_all(c, &n, sizeof(n));
-            } else if (cmd == 'd' && read_all(c, &n, sizeof(n)) == 0) {
-                blast(c, n);
-            } else if (cmd == 'p') {
-                write_all(c, "p", 1);
-            } else if (cmd == 'q') {
-                close(c);
-                return 0;
+        for (int i = n - 1; i >= 0; i--) {
+            struct client *c = &cl[i];
+            int done = 0;
+            if (!pfd[i + 1].revents)
+                continue;
+            if (!c->cmd) {
+                if (read(c->fd, &c->cmd, 1) != 1)
+                    done = 1;
+                else if (c->cmd == 'p') {
+                    write_all(c->fd, "p", 1);
+                    done = 1;
+                }
+                else if (c->cmd == 'q')
+                    return 0;
+                else if (c->cmd != 'u' && c->cmd != 'd')
+                    done = 1;
+            } else if (c->cmd == 'u') {
+                ssize_t r = read(c->fd, buf, sizeof(buf));
+                if (r > 0)
+                    c->count += (uint64_t)r;
+                else {
+                    write_all(c->fd, &c->count, sizeof(c->count));
+                    done = 1;
+                }
+            } else if (c->arglen < 8) {
+                ssize_t r = read(c->fd, c->arg + c->arglen, 8 - c->arglen);
+                if (r <= 0)
+                    done = 1;
+                else if ((c->arglen += (size_t)r) == 8)
+                    memcpy(&c->count, c->arg, 8);
+            } else {
+                size_t k = c->count < sizeof(buf) ? (size_t)c->count : sizeof(buf);
+                pattern(buf, c->sent, k);
+                ssize_t w = write(c->fd, buf, k);
+                if (w > 0) {
+                    c->count -= (uint64_t)w;
+                    c->sent += (uint64_t)w;
+                }
+                done = w <= 0 || c->count == 0;
+            }
+            if (done) {
+                close(c->fd);
+                cl[i] = cl[--n];
             }
         }
-        close(c);
+        if (pfd[0].revents & POLLIN) {
+            int c = accept(l, NULL, NULL);
+            if (c >= 0) {
+                setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                cl[n++] = (struct client){.fd = c};
+            }
+        }
     }
 }
 
