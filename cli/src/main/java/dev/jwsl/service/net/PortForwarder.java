@@ -129,7 +129,7 @@ public final class PortForwarder implements AutoCloseable {
         if (port == 0 || forwarded.containsKey(port)) {
             return;
         }
-        if (forwarded.size() >= MAX_PORTS) {
+        if (forwarded.values().stream().filter(c -> !c.isEmpty()).count() >= MAX_PORTS) {
             LOG.log(System.Logger.Level.WARNING, "guest port {0}: {1} ports are forwarded already, not forwarded", String.valueOf(port), MAX_PORTS);
             forwarded.put(port, List.of());
             return;

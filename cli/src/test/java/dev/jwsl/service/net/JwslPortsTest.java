@@ -17,7 +17,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.Channels;
 import java.nio.channels.SocketChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.util.ArrayList;
@@ -41,26 +40,14 @@ import static org.junit.jupiter.api.Assertions.fail;
  * listeners (sock_diag sees this host's sockets) and how it relays, driven by ports_protocol.h.
  */
 class JwslPortsTest {
-    private Process daemon;
+    private GuestPortsDaemon daemon;
     private Path socket;
     private final List<AutoCloseable> open = new ArrayList<>();
 
     @BeforeEach
     void start() throws Exception {
-        String initrd = System.getProperty("jwsl.initrd", "");
-        Path init = initrd.isEmpty() ? null : Path.of(initrd).resolveSibling("init");
-        if (init == null || !Files.isExecutable(init)) {
-            fail("jwsl.initrd is not set (or has no init next to it): run the suite with scripts/test");
-        }
-        Path dir = Files.createTempDirectory("jwsl-ports-test");
-        socket = dir.resolve("ports.sock");
-        daemon = new ProcessBuilder(init.toString(), "jwsl-ports", "--unix", socket.toString())
-                .redirectErrorStream(true).redirectOutput(dir.resolve("log").toFile()).start();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!Files.exists(socket)) {
-            assertTrue(daemon.isAlive() && System.nanoTime() < deadline, "jwsl-ports did not start");
-            Thread.sleep(10);
-        }
+        daemon = new GuestPortsDaemon();
+        socket = daemon.socket;
     }
 
     @AfterEach
@@ -68,13 +55,7 @@ class JwslPortsTest {
         for (AutoCloseable c : open) {
             c.close();
         }
-        daemon.destroyForcibly().waitFor();
-        try (var files = Files.list(socket.getParent())) {
-            for (Path f : files.toList()) {
-                Files.delete(f);
-            }
-        }
-        Files.delete(socket.getParent());
+        daemon.close();
     }
 
     private SocketChannel request(int kind, int port) throws IOException {
@@ -203,15 +184,13 @@ class JwslPortsTest {
         junk.connect(UnixDomainSocketAddress.of(socket));
         junk.write(ByteBuffer.wrap(new byte[] {9, 9, 9, 9})); // kind 0x0909
         assertEquals(-1, Channels.newInputStream(junk).read(), "an unknown request ends the stream");
-        assertTrue(daemon.isAlive());
+        assertTrue(daemon.process.isAlive());
         ServerSocket alive = listener(InetAddress.getByName("127.0.0.1"));
         InputStream in2 = connect(alive.getLocalPort());
         assertEquals(0, in2.read(), "still serving");
     }
 
     private long fds() throws IOException {
-        try (var s = Files.list(Path.of("/proc", Long.toString(daemon.pid()), "fd"))) {
-            return s.count();
-        }
+        return daemon.fds();
     }
 }
