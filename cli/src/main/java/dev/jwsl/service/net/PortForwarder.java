@@ -200,9 +200,13 @@ public final class PortForwarder implements AutoCloseable {
             return;
         }
         client.closeFuture().addListener(f -> connections.decrementAndGet());
+        // Netty reads a closing client even without autoRead: what arrives before the guest end is
+        // up waits in the relay, with the end of input.
+        Relay clientSide = new Relay(null);
+        client.pipeline().addLast("relay", clientSide);
         new Bootstrap().group(client.eventLoop()).channel(EpollDomainSocketChannel.class)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .handler(new GuestConnect(client, port))
+                .handler(new GuestConnect(client, clientSide, port))
                 .connect(new DomainSocketAddress(vsockSocket.toString()))
                 .addListener((ChannelFutureListener) f -> {
                     if (!f.isSuccess()) {
@@ -219,12 +223,14 @@ public final class PortForwarder implements AutoCloseable {
      */
     private static final class GuestConnect extends ChannelInboundHandlerAdapter {
         private final Channel client;
+        private final Relay clientSide;
         private final int port;
         private final ByteBuf pending = Unpooled.buffer(64);
         private boolean vsockConnected;
 
-        GuestConnect(Channel client, int port) {
+        GuestConnect(Channel client, Relay clientSide, int port) {
             this.client = client;
+            this.clientSide = clientSide;
             this.port = port;
         }
 
@@ -269,14 +275,13 @@ public final class PortForwarder implements AutoCloseable {
             ByteBuf early = pending.readRetainedSlice(pending.readableBytes());
             pending.release();
             ctx.pipeline().replace(this, "relay", new Relay(client));
-            client.pipeline().addLast("relay", new Relay(ctx.channel()));
             ctx.channel().config().setAutoRead(false);
             if (early.isReadable()) {
                 client.writeAndFlush(early);
             } else {
                 early.release();
             }
-            client.read();
+            clientSide.connected(client, ctx.channel());
             ctx.channel().read();
         }
 
@@ -306,17 +311,46 @@ public final class PortForwarder implements AutoCloseable {
     /**
      * One direction of a relayed connection: what this channel reads goes to {@code peer}; the
      * next read waits until the peer took it (backpressure both ways). End of input here becomes
-     * a half-close of the peer's output; the pair closes when both directions ended.
+     * a half-close of the peer's output; the pair closes when both directions ended. Until the
+     * peer is {@linkplain #connected known}, reads and the end of input wait here (bounded).
      */
     private static final class Relay extends ChannelInboundHandlerAdapter {
-        private final Channel peer;
+        /** Most bytes held for a peer that is not connected yet. */
+        private static final int MAX_PENDING = 4 << 20;
+        private Channel peer;
+        private final java.util.ArrayDeque<ByteBuf> pending = new java.util.ArrayDeque<>();
+        private long pendingBytes;
+        private boolean inputEnded;
 
         Relay(Channel peer) {
             this.peer = peer;
         }
 
+        /** The peer is up (on this channel's event loop): what waited goes out, then reading resumes. */
+        void connected(Channel self, Channel peer) {
+            this.peer = peer;
+            for (ByteBuf b; (b = pending.poll()) != null; ) {
+                peer.write(b);
+            }
+            peer.flush();
+            if (inputEnded) {
+                endOfInput(self);
+            } else {
+                self.read();
+            }
+        }
+
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (peer == null) {
+                ByteBuf b = (ByteBuf) msg;
+                pendingBytes += b.readableBytes();
+                pending.add(b);
+                if (pendingBytes > MAX_PENDING) {
+                    ctx.close();
+                }
+                return;
+            }
             peer.writeAndFlush(msg).addListener((ChannelFutureListener) f -> {
                 if (f.isSuccess()) {
                     ctx.channel().read();
@@ -330,30 +364,44 @@ public final class PortForwarder implements AutoCloseable {
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (evt instanceof ChannelInputShutdownEvent) {
-                peer.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f -> {
-                    if (peer instanceof DuplexChannel d && d.isActive()) {
-                        d.shutdownOutput();
-                    }
-                    if (ctx.channel() instanceof DuplexChannel self && self.isInputShutdown()
-                            && peer instanceof DuplexChannel p && p.isInputShutdown()) {
-                        ctx.close();
-                        peer.close();
-                    }
-                });
+                inputEnded = true;
+                if (peer != null) {
+                    endOfInput(ctx.channel());
+                }
             } else {
                 ctx.fireUserEventTriggered(evt);
             }
         }
 
+        private void endOfInput(Channel self) {
+            Channel p = peer;
+            p.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f -> {
+                if (p instanceof DuplexChannel d && d.isActive()) {
+                    d.shutdownOutput();
+                }
+                if (self instanceof DuplexChannel s && s.isInputShutdown()
+                        && p instanceof DuplexChannel d && d.isInputShutdown()) {
+                    self.close();
+                    p.close();
+                }
+            });
+        }
+
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
-            closeAfterFlush(peer);
+            pending.forEach(ByteBuf::release);
+            pending.clear();
+            if (peer != null) {
+                closeAfterFlush(peer);
+            }
         }
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             ctx.close();
-            peer.close();
+            if (peer != null) {
+                peer.close();
+            }
         }
     }
 

@@ -158,6 +158,20 @@ class PortForwarderTest {
     }
 
     @Test
+    void bytesSentBeforeTheGuestEndIsUpAndAnImmediateCloseArrive() throws Exception {
+        int port = 20001;
+        Path got = daemon.dir.resolve("got");
+        Process guest = daemon.inNetwork("busybox nc -l -p " + port + " > " + got);
+        open.add(() -> guest.destroyForcibly().waitFor());
+        await("port " + port + " forwarded", () -> forwarder.ports().contains(port));
+        try (Socket s = new Socket(V4, port)) {
+            s.getOutputStream().write("sent, then closed at once".getBytes(StandardCharsets.US_ASCII));
+        }
+        assertTrue(guest.waitFor(20, TimeUnit.SECONDS), "the guest's nc saw the end of input");
+        assertEquals("sent, then closed at once", java.nio.file.Files.readString(got));
+    }
+
+    @Test
     void aFloodOfListenersIsCappedAndReleased() throws Exception {
         int first = 20100, n = PortForwarder.MAX_PORTS + 50;
         Process guest = guestListeners(first, n);
