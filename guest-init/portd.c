@@ -23,13 +23,12 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "portd.h"
 #include "ports_protocol.h"
-#include "vsock.h"
+#include "sockets.h"
 
 /* Netlink and inet_diag (linux/netlink.h, linux/sock_diag.h, linux/inet_diag.h): not on
  * musl-gcc's include path. */
@@ -733,37 +732,16 @@ static void prepare(void)
 
 int portd_serve(void)
 {
-    struct jwsl_sockaddr_vm addr = {.svm_family = AF_VSOCK, .svm_port = JWSL_PORTS_PORT,
-                                     .svm_cid = JWSL_VMADDR_CID_ANY};
     prepare();
-    int lfd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-        say("cannot listen on vsock: %s", strerror(errno));
-        return 1;
-    }
-    return serve(lfd);
+    int lfd = bind_vsock(PORTD_NAME, JWSL_PORTS_PORT);
+    return lfd < 0 ? 1 : serve(lfd);
 }
 
 int portd_main(int argc, char **argv)
 {
-    if (argc == 1)
-        return portd_serve();
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (argc != 3 || strcmp(argv[1], "--unix") != 0) {
-        dprintf(2, "usage: jwsl-ports [--unix PATH]\n");
-        return 2;
-    }
-    if (strlen(argv[2]) >= sizeof(addr.sun_path)) {
-        say("socket path too long: %s", argv[2]);
-        return 2;
-    }
-    strcpy(addr.sun_path, argv[2]);
     prepare();
-    unlink(argv[2]);
-    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-        say("cannot listen on %s", argv[2]);
-        return 1;
-    }
+    int lfd = applet_socket(PORTD_NAME, argc, argv, JWSL_PORTS_PORT);
+    if (lfd < 0)
+        return lfd == -2 ? 2 : 1;
     return serve(lfd);
 }

@@ -31,7 +31,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -40,9 +39,9 @@
 #include "relay_protocol.h"
 #include "exec.h"
 #include "relayd.h"
+#include "sockets.h"
 #include "wslpath.h"
 #include "distro.h"
-#include "vsock.h"
 
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
@@ -955,37 +954,16 @@ static int serve(int lfd, void (*listening)(void))
 
 int relayd_serve(void (*listening)(void))
 {
-    struct jwsl_sockaddr_vm addr = {.svm_family = AF_VSOCK, .svm_port = JWSL_RELAY_PORT,
-                                     .svm_cid = JWSL_VMADDR_CID_ANY};
     ensure_std_fds();
-    int lfd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-        say("cannot listen on vsock: %s", strerror(errno));
-        return 1;
-    }
-    return serve(lfd, listening);
+    int lfd = bind_vsock("relayd", JWSL_RELAY_PORT);
+    return lfd < 0 ? 1 : serve(lfd, listening);
 }
 
 int relayd_main(int argc, char **argv)
 {
-    if (argc == 1)
-        return relayd_serve(NULL);
-    if (argc != 3 || strcmp(argv[1], "--unix") != 0) {
-        dprintf(2, "usage: relayd [--unix PATH]\n");
-        return 2;
-    }
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (strlen(argv[2]) >= sizeof(addr.sun_path)) {
-        say("socket path too long: %s", argv[2]);
-        return 2;
-    }
-    strcpy(addr.sun_path, argv[2]);
     ensure_std_fds();
-    unlink(argv[2]);
-    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-        say("cannot listen on %s", argv[2]);
-        return 1;
-    }
+    int lfd = applet_socket("relayd", argc, argv, JWSL_RELAY_PORT);
+    if (lfd < 0)
+        return lfd == -2 ? 2 : 1;
     return serve(lfd, NULL);
 }

@@ -17,7 +17,6 @@ import dev.jwsl.hypervisor.p9.P9Error;
 import dev.jwsl.hypervisor.p9.P9Server;
 import dev.jwsl.hypervisor.devices.virtio.rng.RngDevice;
 import dev.jwsl.hypervisor.devices.virtio.net.NetDevice;
-import dev.jwsl.hypervisor.net.NetBackend;
 import dev.jwsl.hypervisor.net.NetworkUnavailableException;
 import dev.jwsl.hypervisor.net.slirp.SlirpBackend;
 import dev.jwsl.hypervisor.devices.virtio.vsock.UnixSocketBackend;
@@ -216,13 +215,17 @@ final class VmBuilder {
             attachVirtio(new P9Device(s.tag(), server), "virtio-9p " + s.tag());
         }
         if (config.network() != null) {
-            NetBackend backend;
+            NetDevice net = null;
             try {
-                backend = new SlirpBackend(config.network());
+                net = new NetDevice(config.network(), new SlirpBackend(config.network()));
+                net.start();
             } catch (NetworkUnavailableException e) {
+                if (net != null) {
+                    net.close();
+                }
                 throw new VmStartException(VmStartException.Reason.CONFIG, e.getMessage(), e);
             }
-            attachVirtio(new NetDevice(config.network(), backend), "virtio-net");
+            attachVirtio(net, "virtio-net");
             initParams.add(config.network().kernelParam());
         }
     }

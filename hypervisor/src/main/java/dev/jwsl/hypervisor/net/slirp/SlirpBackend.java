@@ -141,7 +141,12 @@ public final class SlirpBackend implements NetBackend {
 
     @Override
     public void close() {
-        if (thread == null || stopping) {
+        if (stopping) {
+            return;
+        }
+        if (thread == null) {
+            stopping = true;
+            wakeFd.close();
             return;
         }
         stopping = true;

@@ -105,19 +105,30 @@ public final class NetDevice implements VirtioDevice, GuestLink {
         // the MAC is writable only for legacy drivers (5.1.4): ignored
     }
 
+    /**
+     * Starts the backend, before the guest boots, so that a backend that cannot start fails the
+     * VM's creation rather than the driver's activation.
+     *
+     * @throws dev.jwsl.hypervisor.net.NetworkUnavailableException if it cannot start
+     */
+    public void start() {
+        synchronized (this) {
+            if (started) {
+                return;
+            }
+            started = true;
+        }
+        backend.start(this);
+    }
+
     @Override
     public void activate(GuestMemory memory, List<Queue> queues, VirtioInterrupt interrupt) {
-        boolean first;
         synchronized (this) {
             this.rx = queues.get(RX);
             this.tx = queues.get(TX);
             this.interrupt = interrupt;
-            first = !started;
-            started = true;
         }
-        if (first) {
-            backend.start(this);
-        }
+        start();
         backend.wake();
     }
 
