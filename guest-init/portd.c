@@ -710,15 +710,7 @@ static int serve(int lfd)
  * for every connection: two descriptors per relay. */
 static void prepare(void)
 {
-    for (int fd = 0; fd < 3; fd++) {
-        if (fcntl(fd, F_GETFD) < 0) {
-            int n = open("/dev/null", O_RDWR);
-            if (n >= 0 && n != fd) {
-                dup2(n, fd);
-                close(n);
-            }
-        }
-    }
+    open_std_fds();
     struct rlimit rl;
     rlim_t want = 2 * MAX_CONNS + 64;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {

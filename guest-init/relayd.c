@@ -890,15 +890,7 @@ static void ensure_std_fds(void)
                 fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
         }
     }
-    for (int fd = 0; fd < 3; fd++) {
-        if (fcntl(fd, F_GETFD) < 0) {
-            int n = open("/dev/null", O_RDWR);
-            if (n >= 0 && n != fd) {
-                dup2(n, fd);
-                close(n);
-            }
-        }
-    }
+    open_std_fds();
 }
 
 static int serve(int lfd, void (*listening)(void))

@@ -1,6 +1,7 @@
 /* Listening sockets of the guest's servers: the vsock port they serve in the VM, or a Unix
  * socket when a test runs them on the host. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -9,6 +10,19 @@
 
 #include "sockets.h"
 #include "vsock.h"
+
+void open_std_fds(void)
+{
+    for (int fd = 0; fd < 3; fd++) {
+        if (fcntl(fd, F_GETFD) < 0) {
+            int n = open("/dev/null", O_RDWR);
+            if (n >= 0 && n != fd) {
+                dup2(n, fd);
+                close(n);
+            }
+        }
+    }
+}
 
 int bind_vsock(const char *who, unsigned port)
 {

@@ -2,6 +2,10 @@
 #ifndef JWSL_SOCKETS_H
 #define JWSL_SOCKETS_H
 
+/* Opens /dev/null on any of descriptors 0-2 that is closed, so that no socket or pipe of a
+ * server lands there (stderr carries its log lines). */
+void open_std_fds(void);
+
 /* A stream socket bound to vsock port `port` (any CID), or -1 (said on stderr, as `who`). */
 int bind_vsock(const char *who, unsigned port);
 

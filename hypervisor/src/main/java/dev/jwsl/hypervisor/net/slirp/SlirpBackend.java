@@ -216,7 +216,8 @@ public final class SlirpBackend implements NetBackend {
             guest.deliver(MemorySegment.ofArray(hostName));
             return;
         }
-        if (hostSockets() >= maxHostSockets && Frames.opensFlow(frame)) {
+        boolean opensFlow = Frames.opensFlow(frame);
+        if (opensFlow && hostSockets() >= maxHostSockets) {
             droppedFlows.incrementAndGet();
             long now = System.nanoTime();
             if (now - lastLimitLogNs >= LOG_INTERVAL_NS) {
@@ -226,7 +227,7 @@ public final class SlirpBackend implements NetBackend {
             }
             return;
         }
-        if (Frames.opensFlow(frame)) {
+        if (opensFlow) {
             polledSockets++; // counted until the next fill recounts: a burst of SYNs cannot overshoot
         }
         try {
