@@ -57,8 +57,12 @@ class DistroIT {
 
     @AfterAll
     static void tearDown() throws Exception {
-        h.wsl("", "--shutdown", "--force");
-        h.killService();
+        try {
+            h.assertNoGuestCrashes();
+        } finally {
+            h.wsl("", "--shutdown", "--force");
+            h.killService();
+        }
     }
 
     /** A busybox root file system with every kind of member the import must keep. */

@@ -53,8 +53,12 @@ class HostShareIT {
 
     @AfterAll
     static void tearDown() throws Exception {
-        h.wsl("", "--shutdown", "--force");
-        h.killService();
+        try {
+            h.assertNoGuestCrashes();
+        } finally {
+            h.wsl("", "--shutdown", "--force");
+            h.killService();
+        }
     }
 
     private static WslHarness.Result ok(WslHarness.Result r) {

@@ -91,8 +91,12 @@ class NetworkIT {
             hostV4.stop(0);
             hostV6.stop(0);
         }
-        h.wsl("", "--shutdown", "--force");
-        h.killService();
+        try {
+            h.assertNoGuestCrashes();
+        } finally {
+            h.wsl("", "--shutdown", "--force");
+            h.killService();
+        }
     }
 
     private static WslHarness.Result ok(WslHarness.Result r) {

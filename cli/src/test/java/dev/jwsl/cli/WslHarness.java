@@ -1,5 +1,7 @@
 package dev.jwsl.cli;
 
+import dev.jwsl.hypervisor.testutil.GuestKernelLog;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -10,6 +12,8 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
@@ -89,6 +93,21 @@ final class WslHarness {
 
     Result wsl(String stdin, String... args) throws Exception {
         return wsl(stdin.getBytes(StandardCharsets.UTF_8), args);
+    }
+
+    /**
+     * Fails if the running utility VM's kernel log reports a user process killed by a fault
+     * (issue 14), so a crash fails the suite even where a test's own command survived it. Does
+     * nothing when no VM runs.
+     */
+    void assertNoGuestCrashes() throws Exception {
+        if (!wsl("", "--status").stdout().contains("VM: running")) {
+            return;
+        }
+        Result log = wsl("", "--system", "--", "dmesg");
+        assertEquals(0, log.exit(), log.toString());
+        List<String> crashes = GuestKernelLog.crashes(log.stdout());
+        assertTrue(crashes.isEmpty(), "guest processes crashed:\n" + String.join("\n", crashes));
     }
 
     /** Kills this harness's service with SIGKILL (and the VM it runs). */

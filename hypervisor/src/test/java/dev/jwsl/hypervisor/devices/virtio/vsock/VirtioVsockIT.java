@@ -1,8 +1,9 @@
 package dev.jwsl.hypervisor.devices.virtio.vsock;
 
+import dev.jwsl.hypervisor.testutil.OneCommandVm;
+import dev.jwsl.hypervisor.testutil.TestInitramfs;
 import dev.jwsl.hypervisor.vmm.GuestCommand;
 import dev.jwsl.hypervisor.vmm.KernelCmdline;
-import dev.jwsl.hypervisor.testutil.OneCommandVm;
 import dev.jwsl.hypervisor.vmm.StopReason;
 import dev.jwsl.hypervisor.vmm.VmConfig;
 import org.junit.jupiter.api.Test;
@@ -11,14 +12,12 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -30,8 +29,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * virtio-vsock end to end with the real kernel's driver: a tiny static guest program
- * (src/test/c/vsock_probe.c, built here with musl-gcc and appended to the initramfs as a second
- * cpio archive) connects to a host Unix socket listener, then accepts a host-initiated
+ * (src/test/c/vsock_probe.c, added to the initramfs by {@link TestInitramfs}) connects to a host Unix socket listener, then accepts a host-initiated
  * connection and echoes it. One boot. Skipped without the kernel/initramfs properties,
  * musl-gcc or cpio.
  */
@@ -45,7 +43,7 @@ class VirtioVsockIT {
         String kernel = System.getProperty("jwsl.kernel", "");
         String initrd = System.getProperty("jwsl.initrd", "");
         assumeTrue(!kernel.isEmpty() && !initrd.isEmpty(), "jwsl.kernel and jwsl.initrd are not set: run scripts/test");
-        Path initramfs = initramfsWithProbe(Path.of(initrd));
+        Path initramfs = TestInitramfs.withProgram(dir, Path.of(initrd), "vsock_probe.c", "vsock-probe");
 
         Path uds = dir.resolve("v.sock");
         CompletableFuture<String> hostGot = new CompletableFuture<>();
@@ -124,25 +122,5 @@ class VirtioVsockIT {
             out.write(b.array(), 0, b.position());
         }
         return out.toString(StandardCharsets.US_ASCII);
-    }
-
-    /** {@code initrd} followed by a cpio archive holding the compiled probe (the kernel unpacks both). */
-    private Path initramfsWithProbe(Path initrd) throws IOException, InterruptedException {
-        Path root = Path.of(System.getProperty("jwsl.root", "..")).toAbsolutePath().normalize();
-        Path source = root.resolve("hypervisor/src/test/c/vsock_probe.c");
-        Path stage = Files.createDirectories(dir.resolve("stage/bin"));
-        int cc = new ProcessBuilder("musl-gcc", "-static", "-Os", "-o", stage.resolve("vsock-probe").toString(),
-                source.toString()).inheritIO().start().waitFor();
-        assumeTrue(cc == 0, "musl-gcc could not build " + source);
-        Path extra = dir.resolve("extra.cpio");
-        Process cpio = new ProcessBuilder("sh", "-c", "find bin | cpio --quiet -o -H newc -R 0:0")
-                .directory(stage.getParent().toFile()).redirectOutput(extra.toFile()).start();
-        assumeTrue(cpio.waitFor() == 0, "cpio failed");
-        Path combined = dir.resolve("initramfs.cpio");
-        try (OutputStream o = Files.newOutputStream(combined)) {
-            Files.copy(initrd, o);
-            Files.copy(extra, o);
-        }
-        return combined;
     }
 }
