@@ -11,6 +11,8 @@
  *   fsgs-stress exec N      a chain of N execs: before each, GS base is set; after it, GS base
  *                           must be 0 again and TLS must work
  *   fsgs-stress broken      sets a wrong FS base and exits 3 if the check sees it (proves the check)
+ *   fsgs-stress fault       reads address 2: the kernel's crash report (and, with pvm_compat, its
+ *                           FS/GS base line) for a process that really faulted
  *
  * Each prints one summary line and exits 0 only if every check passed. Static, musl; built and
  * appended to the initramfs by GuestProcessStressIT.
@@ -285,6 +287,8 @@ int main(int argc, char **argv)
         return check_main();
     if (argc >= 2 && strcmp(argv[1], "broken") == 0)
         return broken_main();
+    if (argc >= 2 && strcmp(argv[1], "fault") == 0)
+        return *(volatile int *)(uintptr_t)argc; /* a real page fault: shows what the kernel logs */
     if (check_main() != 0)
         return 3;
     if (argc == 4 && strcmp(argv[1], "spawn") == 0)
