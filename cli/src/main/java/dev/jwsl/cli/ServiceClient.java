@@ -18,8 +18,12 @@ import java.util.List;
  * plain Unix-domain SocketChannel and the shared {@link MessageCodec}.
  */
 final class ServiceClient implements AutoCloseable {
-    /** How long a freshly started service may take to open its socket. */
-    private static final long START_TIMEOUT_MS = 15_000;
+    /**
+     * How long a freshly started service may take to open its socket: under a slow JVM start
+     * (software-emulated CPUs, as in nested test VMs) it took up to ~15 s, which the old
+     * 15 s limit turned into a failed command.
+     */
+    private static final long START_TIMEOUT_MS = 60_000;
 
     private final SocketChannel channel;
     private long nextTransaction = 1;

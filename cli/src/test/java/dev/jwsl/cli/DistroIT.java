@@ -65,6 +65,16 @@ class DistroIT {
         }
     }
 
+    /** Blocks the host file system holds for {@code file} (0 if it does not exist): a sparse disk's written part. */
+    private static long allocatedBlocks(Path file) throws Exception {
+        if (!Files.exists(file)) {
+            return 0;
+        }
+        Process stat = new ProcessBuilder("stat", "-c", "%b", file.toString()).start();
+        String out = new String(stat.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        return stat.waitFor() == 0 && !out.isEmpty() ? Long.parseLong(out) : 0;
+    }
+
     /** A busybox root file system with every kind of member the import must keep. */
     static void buildRootfs(Path r) throws Exception {
         sh("""
@@ -102,9 +112,12 @@ class DistroIT {
      * Every member of a tree, by path: type, mode, owner, size, device, link target, content hash,
      * user xattrs, and which earlier path it is a hard link of. Times are not compared.
      */
+    private static final String LINK_PLACEHOLDER = " link ?";
+
     static Map<String, String> manifest(Path top) throws IOException {
         Map<String, String> out = new TreeMap<>();
-        Map<Object, String> inodes = new HashMap<>();
+        Map<Object, java.util.TreeSet<String>> inodes = new HashMap<>();
+        Map<String, Object> linked = new HashMap<>();
         Files.walkFileTree(top, new SimpleFileVisitor<>() {
             @Override
             public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) throws IOException {
@@ -132,8 +145,11 @@ class DistroIT {
                 } else if (attrs.isRegularFile()) {
                     s.append(" size ").append(attrs.size()).append(" sha256 ").append(sha256(p));
                     if ((Integer) u.get("nlink") > 1) {
-                        String first = inodes.putIfAbsent(u.get("ino"), rel);
-                        s.append(" link ").append(first == null ? rel : first);
+                        // Named after the group's first name in sorted order, not in walk order
+                        // (directory order differs between the source and an extracted copy).
+                        linked.put(rel, u.get("ino"));
+                        inodes.computeIfAbsent(u.get("ino"), k -> new java.util.TreeSet<>()).add(rel);
+                        s.append(LINK_PLACEHOLDER);
                     }
                     UserDefinedFileAttributeView x = Files.getFileAttributeView(p, UserDefinedFileAttributeView.class,
                             LinkOption.NOFOLLOW_LINKS);
@@ -148,6 +164,8 @@ class DistroIT {
                 out.put(rel.isEmpty() ? "." : rel, s.toString());
             }
         });
+        linked.forEach((rel, ino) -> out.computeIfPresent(rel,
+                (k, v) -> v.replace(LINK_PLACEHOLDER, " link " + inodes.get(ino).first())));
         return out;
     }
 
@@ -289,14 +307,22 @@ class DistroIT {
         // A writer that never stops, and an import in flight, when the VMM dies.
         Process writer = h.builder(List.of("-d", "tiny", "-u", "root", "--", "sh", "-c",
                 "i=0; while :; do i=$((i+1)); echo $i > /root/counter; done")).start();
+        // 64 MiB that does not compress: the guest's unpack outlasts the kill on any KVM (with the
+        // small rootfs alone, a hardware-speed guest finished the import inside a fixed delay).
+        Path big = h.base.resolve("crash-rootfs");
+        sh("cp -a " + rootfs + " " + big + " && head -c 67108864 /dev/urandom > " + big + "/payload"
+                + " && tar --numeric-owner -C " + big + " -cf " + big + ".tar .");
+        Path partial = h.base.resolve("crash/ext4.img.importing");
         Process importing = h.builder(List.of("--import", "crash", h.base.resolve("crash").toString(),
-                tarball.toString())).start();
+                big + ".tar")).start();
+        // Killed once the guest writes the new disk: into its mkfs and unpack.
         long deadline = System.currentTimeMillis() + 300_000;
-        while (!h.wsl("", "-l", "-v").stdout().contains("Installing") && System.currentTimeMillis() < deadline) {
-            Thread.sleep(200);
+        while (allocatedBlocks(partial) == 0 && importing.isAlive() && System.currentTimeMillis() < deadline) {
+            Thread.sleep(20);
         }
-        Thread.sleep(2000); // into the guest's mkfs and unpack
+        long written = allocatedBlocks(partial);
         h.killService();
+        assertTrue(written > 0, "the import never reached the guest's mkfs");
         assertTrue(importing.waitFor(60, TimeUnit.SECONDS));
         assertTrue(writer.waitFor(60, TimeUnit.SECONDS));
         assertTrue(importing.exitValue() != 0 && writer.exitValue() != 0);
