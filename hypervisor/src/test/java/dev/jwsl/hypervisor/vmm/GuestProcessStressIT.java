@@ -2,6 +2,7 @@ package dev.jwsl.hypervisor.vmm;
 
 import dev.jwsl.hypervisor.testutil.GuestKernelLog;
 import dev.jwsl.hypervisor.testutil.OneCommandVm;
+import dev.jwsl.hypervisor.testutil.SuiteBuild;
 import dev.jwsl.hypervisor.testutil.TestInitramfs;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -16,7 +17,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Guest processes keep their FS and GS bases (issue 14: on PVM hosts, processes crashed at start
@@ -33,10 +33,8 @@ class GuestProcessStressIT {
     @Test
     @Timeout(3600)
     void fsAndGsBasesSurviveProcessesThreadsSignalsAndExec() throws Exception {
-        String kernel = System.getProperty("jwsl.kernel", "");
-        String initrd = System.getProperty("jwsl.initrd", "");
-        assumeTrue(!kernel.isEmpty() && !initrd.isEmpty(), "jwsl.kernel and jwsl.initrd are not set: run scripts/test");
-        Path initramfs = TestInitramfs.withProgram(dir, Path.of(initrd), "fsgs_stress.c", "fsgs-stress");
+        SuiteBuild build = SuiteBuild.require();
+        Path initramfs = TestInitramfs.withProgram(dir, build.initrd(), "fsgs_stress.c", "fsgs-stress");
 
         String script = String.join("; ",
                 "S=/bin/fsgs-stress",
@@ -47,7 +45,7 @@ class GuestProcessStressIT {
                 "echo '--- dmesg'; dmesg; echo '--- end'");
         String cmdline = KernelCmdline.build("", GuestCommand.kernelParams(List.of("/bin/sh", "-c", script), false, null));
         ByteArrayOutputStream console = new ByteArrayOutputStream();
-        VmConfig config = new VmConfig(Path.of(kernel), initramfs, cmdline, 256L << 20, 2, console);
+        VmConfig config = new VmConfig(build.kernel(), initramfs, cmdline, 256L << 20, 2, console);
 
         AtomicBoolean done = new AtomicBoolean();
         Thread hog = Thread.ofPlatform().daemon().name("cpu-hog").start(() -> {

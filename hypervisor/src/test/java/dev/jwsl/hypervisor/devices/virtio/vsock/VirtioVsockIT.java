@@ -1,6 +1,7 @@
 package dev.jwsl.hypervisor.devices.virtio.vsock;
 
 import dev.jwsl.hypervisor.testutil.OneCommandVm;
+import dev.jwsl.hypervisor.testutil.SuiteBuild;
 import dev.jwsl.hypervisor.testutil.TestInitramfs;
 import dev.jwsl.hypervisor.vmm.GuestCommand;
 import dev.jwsl.hypervisor.vmm.KernelCmdline;
@@ -25,7 +26,6 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * virtio-vsock end to end with the real kernel's driver: a tiny static guest program
@@ -40,10 +40,8 @@ class VirtioVsockIT {
     @Test
     @Timeout(600)
     void guestAndHostConnectBothWays() throws Exception {
-        String kernel = System.getProperty("jwsl.kernel", "");
-        String initrd = System.getProperty("jwsl.initrd", "");
-        assumeTrue(!kernel.isEmpty() && !initrd.isEmpty(), "jwsl.kernel and jwsl.initrd are not set: run scripts/test");
-        Path initramfs = TestInitramfs.withProgram(dir, Path.of(initrd), "vsock_probe.c", "vsock-probe");
+        SuiteBuild build = SuiteBuild.require();
+        Path initramfs = TestInitramfs.withProgram(dir, build.initrd(), "vsock_probe.c", "vsock-probe");
 
         Path uds = dir.resolve("v.sock");
         CompletableFuture<String> hostGot = new CompletableFuture<>();
@@ -55,7 +53,7 @@ class VirtioVsockIT {
 
             String cmdline = KernelCmdline.build("", GuestCommand.kernelParams(List.of("/bin/vsock-probe"), false, null));
             ByteArrayOutputStream console = new ByteArrayOutputStream();
-            VmConfig config = new VmConfig(Path.of(kernel), initramfs, cmdline, 256L << 20, 1, console)
+            VmConfig config = new VmConfig(build.kernel(), initramfs, cmdline, 256L << 20, 1, console)
                     .withVsock(new VmConfig.Vsock(uds));
             StopReason reason = OneCommandVm.run(config);
             String out = console.toString(StandardCharsets.UTF_8);
