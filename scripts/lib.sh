@@ -15,3 +15,8 @@ jwsl_java_home() {
   echo "jwsl: JDK 25 not found: run scripts/install-prereqs" >&2
   return 1
 }
+
+# True when this host's /dev/kvm can run VMs (else the scripts use scripts/nested-kvm).
+jwsl_kvm_usable() {
+  [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]
+}
