@@ -20,3 +20,31 @@ jwsl_java_home() {
 jwsl_kvm_usable() {
   [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]
 }
+
+# The host programs' modules under cli/: client (the wsl command), service (the service, jwsl-vmm,
+# jwsl-9p), bench (benchmark drivers, built by the bench scripts only). Sets jwsl_jar (the module's
+# jar) and jwsl_cp (its class path: the jar and the dependencies Maven copied to target/lib).
+# No subshells: bin/wsl runs this on every call.
+jwsl_module() { # ROOT MODULE
+  local name=jwsl-$2
+  [ "$2" = client ] && name=jwsl-cli
+  jwsl_jar="$1/cli/$2/target/$name-0.1.0-SNAPSHOT.jar"
+  jwsl_cp="$jwsl_jar:$1/cli/$2/target/lib/*"
+}
+
+# True when an AOT cache is newer than the module's jar and every jar in its target/lib (the JVM
+# would reject a cache trained on other jars). Call after jwsl_module.
+jwsl_aot_fresh() { # CACHE
+  local f
+  [ -f "$1" ] || return 1
+  for f in "$jwsl_jar" "${jwsl_jar%/*}"/lib/*.jar; do
+    [ "$1" -nt "$f" ] || return 1
+  done
+}
+
+# Builds the benchmark drivers (cli/bench, Maven profile "bench"; never part of the product) and
+# sets jwsl_cp to their class path.
+jwsl_build_bench() { # ROOT
+  (cd "$1" && mvn -q -B -Pbench package -DskipTests -pl cli/bench -am) || return 1
+  jwsl_module "$1" bench
+}

@@ -1,5 +1,5 @@
 /* netbench: the guest's half of scripts/bench-net (static, musl). Times are the guest's own
- * (CLOCK_MONOTONIC); the host's half is dev.jwsl.cli.NetBench, which speaks the same protocol.
+ * (CLOCK_MONOTONIC); the host's half is dev.jwsl.bench.NetBench, which speaks the same protocol.
  *
  *   netbench serve PORT             serve connections, many at once: the first byte says what
  *                                   to do: 'u' read until EOF, answer the count (u64 LE);

@@ -1,10 +1,9 @@
 package dev.jwsl.hypervisor.boot;
 
+import dev.jwsl.hypervisor.kvm.DescriptorTable;
+import dev.jwsl.hypervisor.kvm.Registers;
+import dev.jwsl.hypervisor.kvm.Segment;
 import dev.jwsl.hypervisor.kvm.Vcpu;
-import dev.jwsl.hypervisor.kvm.generated.kvm_dtable;
-import dev.jwsl.hypervisor.kvm.generated.kvm_lapic_state;
-import dev.jwsl.hypervisor.kvm.generated.kvm_regs;
-import dev.jwsl.hypervisor.kvm.generated.kvm_sregs;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -30,43 +29,21 @@ public final class BootCpu {
 
     /** Puts the bootstrap vCPU at {@code entry} in long mode. */
     public static void setupBootVcpu(Vcpu vcpu, long entry) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment sregs = vcpu.getSregs(arena);
-            Gdt.toKvmSegment(Gdt.CODE_INDEX, kvm_sregs.cs(sregs));
-            for (MemorySegment s : new MemorySegment[] {kvm_sregs.ds(sregs), kvm_sregs.es(sregs),
-                    kvm_sregs.fs(sregs), kvm_sregs.gs(sregs), kvm_sregs.ss(sregs)}) {
-                Gdt.toKvmSegment(Gdt.DATA_INDEX, s);
-            }
-            Gdt.toKvmSegment(Gdt.TSS_INDEX, kvm_sregs.tr(sregs));
-            MemorySegment gdt = kvm_sregs.gdt(sregs);
-            kvm_dtable.base(gdt, Layout.GDT);
-            kvm_dtable.limit(gdt, (short) (Gdt.byteSize() - 1));
-            MemorySegment idt = kvm_sregs.idt(sregs);
-            kvm_dtable.base(idt, Layout.IDT);
-            kvm_dtable.limit(idt, (short) 7);
-            kvm_sregs.cr0(sregs, CR0_PE | CR0_ET | CR0_PG);
-            kvm_sregs.cr3(sregs, Layout.PML4);
-            kvm_sregs.cr4(sregs, CR4_PAE);
-            kvm_sregs.efer(sregs, EFER_LME | EFER_LMA);
-            vcpu.setSregs(sregs);
-
-            MemorySegment regs = kvm_regs.allocate(arena);
-            kvm_regs.rflags(regs, RFLAGS_RESERVED);
-            kvm_regs.rip(regs, entry);
-            kvm_regs.rsp(regs, Layout.BOOT_STACK);
-            kvm_regs.rbp(regs, Layout.BOOT_STACK);
-            kvm_regs.rsi(regs, Layout.ZERO_PAGE);
-            vcpu.setRegs(regs);
-        }
+        Segment data = Gdt.segment(Gdt.DATA_INDEX);
+        vcpu.setSpecialRegisters(vcpu.specialRegisters().withLongMode(Gdt.segment(Gdt.CODE_INDEX), data,
+                Gdt.segment(Gdt.TSS_INDEX), new DescriptorTable(Layout.GDT, (short) (Gdt.byteSize() - 1)),
+                new DescriptorTable(Layout.IDT, (short) 7), CR0_PE | CR0_ET | CR0_PG, Layout.PML4, CR4_PAE,
+                EFER_LME | EFER_LMA));
+        long rsi = Layout.ZERO_PAGE, rsp = Layout.BOOT_STACK, rbp = Layout.BOOT_STACK;
+        vcpu.setRegisters(new Registers(0, 0, 0, 0, rsi, 0, rsp, rbp, 0, 0, 0, 0, 0, 0, 0, 0, entry, RFLAGS_RESERVED));
     }
 
     /** LINT0 = ExtINT (the 8259 path), LINT1 = NMI, on any vCPU. */
     public static void setupLapic(Vcpu vcpu) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment lapic = vcpu.getLapic(arena);
-            MemorySegment regs = kvm_lapic_state.regs(lapic);
-            setDeliveryMode(regs, APIC_LVT_LINT0, APIC_MODE_EXTINT);
-            setDeliveryMode(regs, APIC_LVT_LINT1, APIC_MODE_NMI);
+            setDeliveryMode(lapic, APIC_LVT_LINT0, APIC_MODE_EXTINT);
+            setDeliveryMode(lapic, APIC_LVT_LINT1, APIC_MODE_NMI);
             vcpu.setLapic(lapic);
         }
     }

@@ -1,6 +1,6 @@
 package dev.jwsl.hypervisor.boot;
 
-import dev.jwsl.hypervisor.kvm.generated.kvm_segment;
+import dev.jwsl.hypervisor.kvm.Segment;
 import dev.jwsl.hypervisor.memory.GuestMemory;
 
 import java.lang.foreign.MemorySegment;
@@ -50,24 +50,16 @@ public final class Gdt {
         }
     }
 
-    /** Fills a {@code struct kvm_segment} with the cached form of descriptor {@code index}. */
-    public static void toKvmSegment(int index, MemorySegment seg) {
+    /** The cached form of descriptor {@code index}, as a segment register holds it. */
+    public static Segment segment(int index) {
         long e = ENTRIES[index];
         long base = ((e >>> 16) & 0xff_ffffL) | ((e >>> 32) & 0xff00_0000L);
         long rawLimit = (e & 0xffffL) | ((e >>> 32) & 0xf_0000L);
         boolean g = ((e >>> 55) & 1) != 0;
         boolean present = ((e >>> 47) & 1) != 0;
-        kvm_segment.base(seg, base);
-        kvm_segment.limit(seg, (int) (g ? (rawLimit << 12) | 0xfff : rawLimit));
-        kvm_segment.selector(seg, (short) (index * 8));
-        kvm_segment.type(seg, (byte) ((e >>> 40) & 0xf));
-        kvm_segment.s(seg, (byte) ((e >>> 44) & 1));
-        kvm_segment.dpl(seg, (byte) ((e >>> 45) & 3));
-        kvm_segment.present(seg, (byte) (present ? 1 : 0));
-        kvm_segment.avl(seg, (byte) ((e >>> 52) & 1));
-        kvm_segment.l(seg, (byte) ((e >>> 53) & 1));
-        kvm_segment.db(seg, (byte) ((e >>> 54) & 1));
-        kvm_segment.g(seg, (byte) (g ? 1 : 0));
-        kvm_segment.unusable(seg, (byte) (present ? 0 : 1));
+        return new Segment(base, (int) (g ? (rawLimit << 12) | 0xfff : rawLimit), (short) (index * 8),
+                (byte) ((e >>> 40) & 0xf), (byte) (present ? 1 : 0), (byte) ((e >>> 45) & 3),
+                (byte) ((e >>> 54) & 1), (byte) ((e >>> 44) & 1), (byte) ((e >>> 53) & 1),
+                (byte) (g ? 1 : 0), (byte) ((e >>> 52) & 1), (byte) (present ? 0 : 1));
     }
 }

@@ -95,28 +95,36 @@ public final class Vcpu extends Fd {
         kvm_run.immediate_exit(run, (byte) 1);
     }
 
-    /** KVM_GET_REGS into a new {@code struct kvm_regs}. */
-    public MemorySegment getRegs(Arena arena) {
-        MemorySegment regs = kvm_regs.allocate(arena);
-        ioctl(KvmH.KVM_GET_REGS(), regs, "KVM_GET_REGS");
-        return regs;
+    /** KVM_GET_REGS. */
+    public Registers registers() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment regs = kvm_regs.allocate(arena);
+            ioctl(KvmH.KVM_GET_REGS(), regs, "KVM_GET_REGS");
+            return Registers.from(regs);
+        }
     }
 
-    /** KVM_SET_REGS from a {@code struct kvm_regs}. */
-    public void setRegs(MemorySegment regs) {
-        ioctl(KvmH.KVM_SET_REGS(), regs, "KVM_SET_REGS");
+    /** KVM_SET_REGS. */
+    public void setRegisters(Registers registers) {
+        try (Arena arena = Arena.ofConfined()) {
+            ioctl(KvmH.KVM_SET_REGS(), registers.toStruct(arena), "KVM_SET_REGS");
+        }
     }
 
-    /** KVM_GET_SREGS into a new {@code struct kvm_sregs}. */
-    public MemorySegment getSregs(Arena arena) {
-        MemorySegment sregs = kvm_sregs.allocate(arena);
-        ioctl(KvmH.KVM_GET_SREGS(), sregs, "KVM_GET_SREGS");
-        return sregs;
+    /** KVM_GET_SREGS. */
+    public SpecialRegisters specialRegisters() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment sregs = kvm_sregs.allocate(arena);
+            ioctl(KvmH.KVM_GET_SREGS(), sregs, "KVM_GET_SREGS");
+            return SpecialRegisters.from(sregs);
+        }
     }
 
-    /** KVM_SET_SREGS from a {@code struct kvm_sregs}. */
-    public void setSregs(MemorySegment sregs) {
-        ioctl(KvmH.KVM_SET_SREGS(), sregs, "KVM_SET_SREGS");
+    /** KVM_SET_SREGS. */
+    public void setSpecialRegisters(SpecialRegisters sregs) {
+        try (Arena arena = Arena.ofConfined()) {
+            ioctl(KvmH.KVM_SET_SREGS(), sregs.toStruct(arena), "KVM_SET_SREGS");
+        }
     }
 
     /** KVM_SET_CPUID2. */
@@ -126,7 +134,7 @@ public final class Vcpu extends Fd {
         }
     }
 
-    /** KVM_GET_LAPIC into a new {@code struct kvm_lapic_state}. */
+    /** KVM_GET_LAPIC: the local APIC's 1 KiB register page ({@code struct kvm_lapic_state} is only that). */
     public MemorySegment getLapic(Arena arena) {
         MemorySegment lapic = kvm_lapic_state.allocate(arena);
         ioctl(KvmH.KVM_GET_LAPIC(), lapic, "KVM_GET_LAPIC");

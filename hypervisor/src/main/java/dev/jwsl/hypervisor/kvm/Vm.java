@@ -6,7 +6,6 @@ import dev.jwsl.hypervisor.kvm.generated.kvm_irqfd;
 import dev.jwsl.hypervisor.kvm.generated.kvm_ioeventfd;
 import dev.jwsl.hypervisor.kvm.generated.kvm_pit_config;
 import dev.jwsl.hypervisor.kvm.generated.kvm_userspace_memory_region;
-import dev.jwsl.hypervisor.memory.MemoryRegion;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -20,15 +19,18 @@ public final class Vm extends Fd {
         this.vcpuMmapSize = vcpuMmapSize;
     }
 
-    /** KVM_SET_USER_MEMORY_REGION: maps guest RAM {@code region} into slot {@code slot}. */
-    public void setUserMemoryRegion(int slot, MemoryRegion region) {
+    /**
+     * KVM_SET_USER_MEMORY_REGION: maps {@code size} bytes of this process at {@code hostAddress} to
+     * guest-physical {@code guestBase} in slot {@code slot}.
+     */
+    public void setUserMemoryRegion(int slot, long guestBase, long size, long hostAddress) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment r = kvm_userspace_memory_region.allocate(arena);
             kvm_userspace_memory_region.slot(r, slot);
             kvm_userspace_memory_region.flags(r, 0);
-            kvm_userspace_memory_region.guest_phys_addr(r, region.guestBase());
-            kvm_userspace_memory_region.memory_size(r, region.size());
-            kvm_userspace_memory_region.userspace_addr(r, region.hostAddress());
+            kvm_userspace_memory_region.guest_phys_addr(r, guestBase);
+            kvm_userspace_memory_region.memory_size(r, size);
+            kvm_userspace_memory_region.userspace_addr(r, hostAddress);
             ioctl(KvmH.KVM_SET_USER_MEMORY_REGION(), r, "KVM_SET_USER_MEMORY_REGION");
         }
     }

@@ -3,7 +3,7 @@
  * split virtqueues ({@link dev.jwsl.hypervisor.virtio.Queue},
  * {@link dev.jwsl.hypervisor.virtio.DescriptorChain}), the device contract
  * ({@link dev.jwsl.hypervisor.virtio.VirtioDevice}, {@link dev.jwsl.hypervisor.virtio.VirtioInterrupt})
- * and, in {@code transport}, the virtio-mmio register file. Spec:
+ * (the virtio-mmio register file is {@code devices.virtio.transport}, as it sits on the MMIO bus). Spec:
  * https://docs.oasis-open.org/virtio/virtio/v1.2/virtio-v1.2.html (2.7 split virtqueues,
  * 4.2 virtio over MMIO).
  *

@@ -2,8 +2,8 @@ package dev.jwsl.hypervisor.vmm;
 
 import dev.jwsl.hypervisor.kvm.Vcpu;
 import dev.jwsl.hypervisor.kvm.VcpuExit;
-import dev.jwsl.hypervisor.kvm.generated.kvm_regs;
-import dev.jwsl.hypervisor.kvm.generated.kvm_sregs;
+import dev.jwsl.hypervisor.kvm.Registers;
+import dev.jwsl.hypervisor.kvm.SpecialRegisters;
 import dev.jwsl.hypervisor.sys.LibC;
 
 import java.lang.foreign.Arena;
@@ -90,19 +90,15 @@ final class VcpuRunner {
 
     /** This vCPU's registers, formatted for the log. */
     private String registers() {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment r = vcpu.getRegs(arena);
-            MemorySegment s = vcpu.getSregs(arena);
+        try {
+            Registers r = vcpu.registers();
+            SpecialRegisters s = vcpu.specialRegisters();
             return ("rip=%016x rsp=%016x rflags=%08x rax=%016x rbx=%016x rcx=%016x rdx=%016x rsi=%016x rdi=%016x"
                     + " rbp=%016x r8=%016x r9=%016x r10=%016x r11=%016x r12=%016x r13=%016x r14=%016x r15=%016x"
                     + " cr0=%x cr2=%x cr3=%x cr4=%x efer=%x cs=%x")
-                    .formatted(kvm_regs.rip(r), kvm_regs.rsp(r), kvm_regs.rflags(r), kvm_regs.rax(r),
-                            kvm_regs.rbx(r), kvm_regs.rcx(r), kvm_regs.rdx(r), kvm_regs.rsi(r), kvm_regs.rdi(r),
-                            kvm_regs.rbp(r), kvm_regs.r8(r), kvm_regs.r9(r), kvm_regs.r10(r), kvm_regs.r11(r),
-                            kvm_regs.r12(r), kvm_regs.r13(r), kvm_regs.r14(r), kvm_regs.r15(r),
-                            kvm_sregs.cr0(s), kvm_sregs.cr2(s), kvm_sregs.cr3(s), kvm_sregs.cr4(s),
-                            kvm_sregs.efer(s), Short.toUnsignedInt(
-                                    dev.jwsl.hypervisor.kvm.generated.kvm_segment.selector(kvm_sregs.cs(s))));
+                    .formatted(r.rip(), r.rsp(), r.rflags(), r.rax(), r.rbx(), r.rcx(), r.rdx(), r.rsi(), r.rdi(),
+                            r.rbp(), r.r8(), r.r9(), r.r10(), r.r11(), r.r12(), r.r13(), r.r14(), r.r15(),
+                            s.cr0(), s.cr2(), s.cr3(), s.cr4(), s.efer(), Short.toUnsignedInt(s.cs().selector()));
         } catch (RuntimeException e) {
             return "registers unavailable: " + e.getMessage();
         }

@@ -6,23 +6,21 @@ import dev.jwsl.hypervisor.boot.GuestCpuid;
 import dev.jwsl.hypervisor.boot.Layout;
 import dev.jwsl.hypervisor.boot.LinuxBoot;
 import dev.jwsl.hypervisor.boot.MpTable;
+import dev.jwsl.hypervisor.devices.DeviceSetupException;
 import dev.jwsl.hypervisor.devices.InitPort;
 import dev.jwsl.hypervisor.devices.IoBus;
 import dev.jwsl.hypervisor.devices.MmioBus;
+import dev.jwsl.hypervisor.devices.legacy.I8042;
+import dev.jwsl.hypervisor.devices.legacy.Uart8250;
 import dev.jwsl.hypervisor.devices.virtio.block.BlockDevice;
 import dev.jwsl.hypervisor.devices.virtio.block.DiskException;
 import dev.jwsl.hypervisor.devices.virtio.block.DiskImage;
-import dev.jwsl.hypervisor.devices.virtio.p9.P9Device;
-import dev.jwsl.hypervisor.p9.P9Error;
-import dev.jwsl.hypervisor.p9.P9Server;
-import dev.jwsl.hypervisor.devices.virtio.rng.RngDevice;
 import dev.jwsl.hypervisor.devices.virtio.net.NetDevice;
-import dev.jwsl.hypervisor.net.NetworkUnavailableException;
-import dev.jwsl.hypervisor.net.slirp.SlirpBackend;
+import dev.jwsl.hypervisor.devices.virtio.p9.P9Device;
+import dev.jwsl.hypervisor.devices.virtio.rng.RngDevice;
+import dev.jwsl.hypervisor.devices.virtio.transport.MmioTransport;
 import dev.jwsl.hypervisor.devices.virtio.vsock.UnixSocketBackend;
 import dev.jwsl.hypervisor.devices.virtio.vsock.VsockDevice;
-import dev.jwsl.hypervisor.devices.legacy.I8042;
-import dev.jwsl.hypervisor.devices.legacy.Uart8250;
 import dev.jwsl.hypervisor.kvm.Cap;
 import dev.jwsl.hypervisor.kvm.CpuidEntries;
 import dev.jwsl.hypervisor.kvm.Kvm;
@@ -35,7 +33,6 @@ import dev.jwsl.hypervisor.memory.MemoryRegion;
 import dev.jwsl.hypervisor.memory.MmapGuestMemory;
 import dev.jwsl.hypervisor.sys.EventFd;
 import dev.jwsl.hypervisor.virtio.VirtioDevice;
-import dev.jwsl.hypervisor.virtio.transport.MmioTransport;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -152,7 +149,7 @@ final class VmBuilder {
         built.add(memory);
         int slot = 0;
         for (MemoryRegion r : memory.regions()) {
-            vm.setUserMemoryRegion(slot++, r);
+            vm.setUserMemoryRegion(slot++, r.guestBase(), r.size(), r.hostAddress());
         }
     }
 
@@ -206,23 +203,19 @@ final class VmBuilder {
             attachVirtio(disk, "virtio-blk " + d.serial());
         }
         for (VmConfig.FileShare s : config.shares()) {
-            P9Server server;
+            P9Device share;
             try {
-                server = new P9Server(java.util.Map.of(s.tag(), s.hostDir()), P9Device.WORKERS);
-            } catch (P9Error e) {
+                share = P9Device.forDirectory(s.tag(), s.hostDir());
+            } catch (DeviceSetupException e) {
                 throw new VmStartException(VmStartException.Reason.CONFIG, e.getMessage(), e);
             }
-            attachVirtio(new P9Device(s.tag(), server), "virtio-9p " + s.tag());
+            attachVirtio(share, "virtio-9p " + s.tag());
         }
         if (config.network() != null) {
-            NetDevice net = null;
+            NetDevice net;
             try {
-                net = new NetDevice(config.network(), new SlirpBackend(config.network()));
-                net.start();
-            } catch (NetworkUnavailableException e) {
-                if (net != null) {
-                    net.close();
-                }
+                net = NetDevice.withUserNetwork(config.network());
+            } catch (DeviceSetupException e) {
                 throw new VmStartException(VmStartException.Reason.CONFIG, e.getMessage(), e);
             }
             attachVirtio(net, "virtio-net");

@@ -1,6 +1,6 @@
 package dev.jwsl.hypervisor.boot;
 
-import dev.jwsl.hypervisor.kvm.generated.kvm_segment;
+import dev.jwsl.hypervisor.kvm.Segment;
 import dev.jwsl.hypervisor.memory.MmapGuestMemory;
 import org.junit.jupiter.api.Test;
 
@@ -80,22 +80,18 @@ class BootStructuresTest {
         assertEquals(0x00af9b000000ffffL, Gdt.ENTRIES[Gdt.CODE_INDEX]);
         assertEquals(0x00cf93000000ffffL, Gdt.ENTRIES[Gdt.DATA_INDEX]);
         assertEquals(0x008f8b000000ffffL, Gdt.ENTRIES[Gdt.TSS_INDEX]);
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment cs = kvm_segment.allocate(arena);
-            Gdt.toKvmSegment(Gdt.CODE_INDEX, cs);
-            assertEquals(0x10, kvm_segment.selector(cs));
-            assertEquals(0xffffffff, kvm_segment.limit(cs));
-            assertEquals(11, kvm_segment.type(cs));
-            assertEquals(1, kvm_segment.l(cs));
-            assertEquals(0, kvm_segment.db(cs));
-            assertEquals(1, kvm_segment.present(cs));
-            MemorySegment ds = kvm_segment.allocate(arena);
-            Gdt.toKvmSegment(Gdt.DATA_INDEX, ds);
-            assertEquals(0x18, kvm_segment.selector(ds));
-            assertEquals(3, kvm_segment.type(ds));
-            assertEquals(1, kvm_segment.db(ds));
-            assertEquals(0, kvm_segment.l(ds));
-        }
+        Segment cs = Gdt.segment(Gdt.CODE_INDEX);
+        assertEquals(0x10, cs.selector());
+        assertEquals(0xffffffff, cs.limit());
+        assertEquals(11, cs.type());
+        assertEquals(1, cs.l());
+        assertEquals(0, cs.db());
+        assertEquals(1, cs.present());
+        Segment ds = Gdt.segment(Gdt.DATA_INDEX);
+        assertEquals(0x18, ds.selector());
+        assertEquals(3, ds.type());
+        assertEquals(1, ds.db());
+        assertEquals(0, ds.l());
         try (MmapGuestMemory m = MmapGuestMemory.create(List.<long[]>of(new long[] {0, MIB}))) {
             Gdt.write(m);
             assertEquals(Gdt.ENTRIES[Gdt.CODE_INDEX], m.readLong(Layout.GDT + 0x10));

@@ -1,11 +1,14 @@
 package dev.jwsl.hypervisor.devices.virtio.net;
 
+import dev.jwsl.hypervisor.devices.DeviceSetupException;
 import dev.jwsl.hypervisor.memory.GuestMemory;
 import dev.jwsl.hypervisor.memory.Scatter;
 import dev.jwsl.hypervisor.net.Frames;
 import dev.jwsl.hypervisor.net.GuestLink;
 import dev.jwsl.hypervisor.net.NetBackend;
 import dev.jwsl.hypervisor.net.NetConfig;
+import dev.jwsl.hypervisor.net.NetworkUnavailableException;
+import dev.jwsl.hypervisor.net.slirp.SlirpBackend;
 import dev.jwsl.hypervisor.virtio.DescriptorChain;
 import dev.jwsl.hypervisor.virtio.Queue;
 import dev.jwsl.hypervisor.virtio.VirtioDevice;
@@ -60,6 +63,21 @@ public final class NetDevice implements VirtioDevice, GuestLink {
     private long droppedRx, droppedTx;
     /** Receive buffers were used since the last interrupt. */
     private boolean rxUsed;
+
+    /** A started device on the user-mode network (libslirp) that {@code config} describes. */
+    public static NetDevice withUserNetwork(NetConfig config) {
+        NetDevice net = null;
+        try {
+            net = new NetDevice(config, new SlirpBackend(config));
+            net.start();
+            return net;
+        } catch (NetworkUnavailableException e) {
+            if (net != null) {
+                net.close();
+            }
+            throw new DeviceSetupException(e.getMessage(), e);
+        }
+    }
 
     public NetDevice(NetConfig config, NetBackend backend) {
         this.config = config;

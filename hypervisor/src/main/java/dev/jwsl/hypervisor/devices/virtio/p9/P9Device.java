@@ -1,9 +1,11 @@
 package dev.jwsl.hypervisor.devices.virtio.p9;
 
+import dev.jwsl.hypervisor.devices.DeviceSetupException;
 import dev.jwsl.hypervisor.memory.GuestMemory;
+import dev.jwsl.hypervisor.memory.Scatter;
+import dev.jwsl.hypervisor.p9.P9Error;
 import dev.jwsl.hypervisor.p9.P9Server;
 import dev.jwsl.hypervisor.p9.P9Session;
-import dev.jwsl.hypervisor.memory.Scatter;
 import dev.jwsl.hypervisor.virtio.DescriptorChain;
 import dev.jwsl.hypervisor.virtio.Queue;
 import dev.jwsl.hypervisor.virtio.VirtioDevice;
@@ -11,7 +13,9 @@ import dev.jwsl.hypervisor.virtio.VirtioFeatures;
 import dev.jwsl.hypervisor.virtio.VirtioInterrupt;
 
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -37,6 +41,15 @@ public final class P9Device implements VirtioDevice {
     private P9Session session;
     private Queue queue;
     private VirtioInterrupt interrupt;
+
+    /** A device serving host directory {@code dir} under {@code tag}. */
+    public static P9Device forDirectory(String tag, Path dir) {
+        try {
+            return new P9Device(tag, new P9Server(Map.of(tag, dir), WORKERS));
+        } catch (P9Error e) {
+            throw new DeviceSetupException(e.getMessage(), e);
+        }
+    }
 
     public P9Device(String tag, P9Server server) {
         this.tag = tag.getBytes(StandardCharsets.UTF_8);

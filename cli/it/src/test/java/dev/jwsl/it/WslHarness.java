@@ -1,0 +1,131 @@
+package dev.jwsl.it;
+
+import dev.jwsl.hypervisor.testutil.GuestKernelLog;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * Runs {@code bin/wsl} for an integration test against a private service: its own runtime,
+ * state and data directories and .wslconfig under one temporary directory, the kernel and
+ * initramfs the suite built. {@link #killService()} kills only this harness's service.
+ */
+final class WslHarness {
+    record Result(int exit, String stdout, String stderr) {}
+
+    final Path root;
+    final Path base;
+    private final String kernel;
+    private final String initrd;
+    private final long timeoutS;
+
+    WslHarness(String name, long timeoutS) throws IOException {
+        root = Path.of(System.getProperty("jwsl.root", "..")).toAbsolutePath().normalize();
+        kernel = System.getProperty("jwsl.kernel", "");
+        initrd = System.getProperty("jwsl.initrd", "");
+        if (kernel.isEmpty() || initrd.isEmpty()) {
+            fail("jwsl.kernel and jwsl.initrd are not set: run the suite with scripts/test");
+        }
+        base = Files.createTempDirectory(name);
+        Files.setPosixFilePermissions(base, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.writeString(base.resolve("wslconfig"), "[wsl2]\nvmIdleTimeout=600000\n");
+        this.timeoutS = timeoutS;
+    }
+
+    ProcessBuilder builder(List<String> args) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(root.resolve("bin/wsl").toString());
+        cmd.addAll(args);
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().put("XDG_RUNTIME_DIR", base.resolve("run").toString());
+        pb.environment().put("XDG_STATE_HOME", base.resolve("state").toString());
+        pb.environment().put("XDG_DATA_HOME", base.resolve("data").toString());
+        pb.environment().put("JWSL_WSLCONFIG", base.resolve("wslconfig").toString());
+        pb.environment().put("JWSL_KERNEL", kernel);
+        pb.environment().put("JWSL_INITRD", initrd);
+        String tools = System.getProperty("jwsl.tools", "");
+        if (!tools.isEmpty()) {
+            pb.environment().put("JWSL_TOOLS", tools);
+        }
+        return pb;
+    }
+
+    Result wsl(byte[] stdin, String... args) throws Exception {
+        return wslIn(null, stdin, args);
+    }
+
+    /** wsl run from host directory {@code cwd} (null: this JVM's). */
+    Result wslIn(Path cwd, byte[] stdin, String... args) throws Exception {
+        Path out = Files.createTempFile(base, "out", "");
+        Path err = Files.createTempFile(base, "err", "");
+        ProcessBuilder pb = builder(List.of(args));
+        if (cwd != null) {
+            pb.directory(cwd.toFile());
+        }
+        Process p = pb.redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+        CompletableFuture.runAsync(() -> {
+            try (var in = p.getOutputStream()) {
+                in.write(stdin);
+            } catch (IOException ignored) {
+                // the command did not read all of it
+            }
+        });
+        if (!p.waitFor(timeoutS, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            fail("wsl hung: " + String.join(" ", args));
+        }
+        Result r = new Result(p.exitValue(), Files.readString(out), Files.readString(err));
+        Files.delete(out);
+        Files.delete(err);
+        return r;
+    }
+
+    Result wsl(String stdin, String... args) throws Exception {
+        return wsl(stdin.getBytes(StandardCharsets.UTF_8), args);
+    }
+
+    /**
+     * Fails if the running utility VM's kernel log reports a user process killed by a fault
+     * (issue 14), so a crash fails the suite even where a test's own command survived it. Does
+     * nothing when no VM runs.
+     */
+    void assertNoGuestCrashes() throws Exception {
+        if (!wsl("", "--status").stdout().contains("VM: running")) {
+            return;
+        }
+        Result log = wsl("", "--system", "--", "dmesg");
+        assertEquals(0, log.exit(), log.toString());
+        List<String> crashes = GuestKernelLog.crashes(log.stdout());
+        assertTrue(crashes.isEmpty(), "guest processes crashed:\n" + String.join("\n", crashes));
+    }
+
+    /** Kills this harness's service with SIGKILL (and the VM it runs). */
+    void killService() throws Exception {
+        for (ProcessHandle p : ProcessHandle.allProcesses().toList()) {
+            String cmd = p.info().commandLine().orElse("");
+            if (cmd.contains("dev.jwsl.service.ServiceMain") && environ(p).contains(base.toString())) {
+                p.destroyForcibly();
+                p.onExit().get(10, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    private static String environ(ProcessHandle p) {
+        try {
+            return Files.readString(Path.of("/proc", Long.toString(p.pid()), "environ"));
+        } catch (IOException e) {
+            return "";
+        }
+    }
+}

@@ -1,0 +1,148 @@
+package dev.jwsl.protocol.relay;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * One command in the guest, client side: connects through the VMM's hybrid-vsock socket to the
+ * guest relay, sends CREATE, then relays stdin to the guest and the guest's output to the given
+ * streams until EXIT.
+ */
+public final class RelaySession implements AutoCloseable {
+    private final SocketChannel channel;
+    private final Object writeLock = new Object();
+
+    private RelaySession(SocketChannel channel) {
+        this.channel = channel;
+    }
+
+    /** Thrown when the guest refuses or loses the session; the message is one line for the user. */
+    public static final class RelayException extends IOException {
+        public RelayException(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * Connects to guest port {@code port} through the hybrid-vsock socket {@code vsockSocket}. A
+     * guest that does not answer within {@link HybridVsock#HANDSHAKE_TIMEOUT_MS} is an error, not a hang.
+     */
+    public static RelaySession connect(Path vsockSocket, int port) throws IOException {
+        return new RelaySession(HybridVsock.connect(vsockSocket, port));
+    }
+
+    /** Sends one frame; safe from several threads. */
+    public void send(int type, byte[] payload, int length) throws IOException {
+        ByteBuffer header = ByteBuffer.allocate(RelayConstants.HEADER_SIZE).order(ByteOrder.LITTLE_ENDIAN);
+        header.putShort((short) type).putShort((short) 0).putInt(length).flip();
+        ByteBuffer body = ByteBuffer.wrap(payload, 0, length);
+        synchronized (writeLock) {
+            while (header.hasRemaining() || body.hasRemaining()) {
+                channel.write(new ByteBuffer[] {header, body});
+            }
+        }
+    }
+
+    /**
+     * Starts the command and relays until it exits.
+     *
+     * @return the command's exit status (128+N for a signal death)
+     */
+    public int run(CreateRequest request, InputStream stdin, OutputStream stdout, OutputStream stderr)
+            throws IOException {
+        byte[] create = request.encode();
+        send(RelayConstants.CREATE, create, create.length);
+        Thread pump = Thread.ofPlatform().name("relay-stdin").daemon().start(() -> pumpStdin(stdin, request.tty()));
+        try {
+            ByteBuffer header = ByteBuffer.allocate(RelayConstants.HEADER_SIZE).order(ByteOrder.LITTLE_ENDIAN);
+            byte[] payload = new byte[RelayConstants.MAX_PAYLOAD];
+            while (true) {
+                header.clear();
+                if (!readFully(header)) {
+                    throw new RelayException("the VM stopped during the command");
+                }
+                int type = Short.toUnsignedInt(header.getShort(0));
+                int length = header.getInt(4);
+                if (length < 0 || length > RelayConstants.MAX_PAYLOAD) {
+                    throw new RelayException("the guest sent a frame of " + Integer.toUnsignedString(length) + " bytes");
+                }
+                ByteBuffer body = ByteBuffer.wrap(payload, 0, length);
+                if (!readFully(body)) {
+                    throw new RelayException("the VM stopped during the command");
+                }
+                switch (type) {
+                    case RelayConstants.STARTED -> { }
+                    case RelayConstants.STDOUT -> {
+                        stdout.write(payload, 0, length);
+                        stdout.flush();
+                    }
+                    case RelayConstants.STDERR -> {
+                        stderr.write(payload, 0, length);
+                        stderr.flush();
+                    }
+                    case RelayConstants.EXIT -> {
+                        if (length != 4) {
+                            throw new RelayException("malformed exit frame from the guest");
+                        }
+                        return ByteBuffer.wrap(payload, 0, 4).order(ByteOrder.LITTLE_ENDIAN).getInt();
+                    }
+                    case RelayConstants.ERROR -> throw new RelayException(
+                            new String(payload, 0, length, StandardCharsets.UTF_8).strip());
+                    default -> throw new RelayException("the guest sent an unknown frame type " + type);
+                }
+            }
+        } finally {
+            pump.interrupt();
+        }
+    }
+
+    private boolean readFully(ByteBuffer b) throws IOException {
+        while (b.hasRemaining()) {
+            if (channel.read(b) < 0) {
+                return false;
+            }
+        }
+        b.flip();
+        return true;
+    }
+
+    private void pumpStdin(InputStream in, boolean tty) {
+        byte[] buf = new byte[RelayConstants.MAX_PAYLOAD / 2];
+        try {
+            int n;
+            while ((n = in.read(buf)) > 0) {
+                send(RelayConstants.STDIN, buf, n);
+            }
+            if (!tty) {
+                send(RelayConstants.STDIN_EOF, buf, 0);
+            }
+        } catch (IOException e) {
+            // the session is over or the host input is gone
+        }
+    }
+
+    /** Tells the guest the terminal's new size. */
+    public void resize(int rows, int cols) throws IOException {
+        byte[] p = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putShort((short) rows).putShort((short) cols)
+                .array();
+        send(RelayConstants.RESIZE, p, p.length);
+    }
+
+    @Override
+    public void close() throws IOException {
+        channel.close();
+    }
+}

@@ -1,0 +1,57 @@
+package dev.jwsl.protocol.relay;
+
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class RelayConstantsTest {
+    /** guest-init/relay_protocol.h is the definition; these must agree with it. */
+    @Test
+    void constantsMatchTheGuestHeader() throws IOException {
+        Path header = Path.of(System.getProperty("jwsl.root", ".."), "guest-init", "relay_protocol.h");
+        String h = Files.readString(Files.exists(header) ? header : Path.of("..", "guest-init", "relay_protocol.h"));
+        Map<String, Integer> expected = Map.ofEntries(
+                Map.entry("PORT", RelayConstants.PORT), Map.entry("HEADER_SIZE", RelayConstants.HEADER_SIZE),
+                Map.entry("MAX_PAYLOAD", RelayConstants.MAX_PAYLOAD), Map.entry("CREATE", RelayConstants.CREATE),
+                Map.entry("STDIN", RelayConstants.STDIN), Map.entry("STDIN_EOF", RelayConstants.STDIN_EOF),
+                Map.entry("RESIZE", RelayConstants.RESIZE), Map.entry("SIGNAL", RelayConstants.SIGNAL),
+                Map.entry("STARTED", RelayConstants.STARTED), Map.entry("ERROR", RelayConstants.ERROR),
+                Map.entry("STDOUT", RelayConstants.STDOUT), Map.entry("STDERR", RelayConstants.STDERR),
+                Map.entry("EXIT", RelayConstants.EXIT));
+        for (var e : expected.entrySet()) {
+            Matcher m = Pattern.compile("#define JWSL_RELAY_" + e.getKey() + " (\\d+)").matcher(h);
+            assertTrue(m.find(), e.getKey() + " in relay_protocol.h");
+            assertEquals(e.getValue(), Integer.parseInt(m.group(1)), e.getKey());
+        }
+        assertTrue(h.contains("#define JWSL_RELAY_HOST_CWD \"" + RelayConstants.HOST_CWD + "\""), "HOST_CWD");
+    }
+
+    @Test
+    void createPayloadCountsArgumentsSoEmptyOnesSurvive() {
+        byte[] p = new CreateRequest(true, 24, 80, "", "/tmp", "tiny", List.of("printf", "", "x"), List.of("TERM=xterm"))
+                .encode();
+        ByteBuffer b = ByteBuffer.wrap(p).order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(1, b.getShort());
+        assertEquals(24, b.getShort());
+        assertEquals(80, b.getShort());
+        assertEquals(3, b.getShort());
+        assertArrayEquals("\0/tmp\0tiny\0printf\0\0x\0TERM=xterm\0".getBytes(StandardCharsets.UTF_8),
+                java.util.Arrays.copyOfRange(p, 8, p.length));
+        assertThrows(IllegalArgumentException.class,
+                () -> new CreateRequest(false, 0, 0, "", "", "", List.of("a\0b"), List.of()).encode());
+    }
+}

@@ -1,0 +1,630 @@
+package dev.jwsl.service;
+
+import dev.jwsl.protocol.relay.RelayConstants;
+import dev.jwsl.service.distro.Distro;
+import dev.jwsl.service.distro.DistroRegistry;
+import dev.jwsl.service.distro.RootfsArchive;
+import dev.jwsl.protocol.JwslMessage;
+import org.tukaani.xz.LZMA2Options;
+import org.tukaani.xz.XZOutputStream;
+
+import java.io.BufferedOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.RandomAccessFile;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.zip.GZIPOutputStream;
+
+/**
+ * The service proper: distros on ext4 disks in the one utility VM. The host keeps the registry
+ * and moves bytes; the guest formats, mounts and unpacks with its tools disk, and runs each distro
+ * in its own namespaces ({@code jwsl-distro} in guest-init).
+ *
+ * <p>Locking: one lock per distro name serialises what changes that distro's disk (start, stop,
+ * import, export, resize), so a long import never blocks commands in another distro; the
+ * registry and the VM's slot table have their own monitors.
+ */
+final class DistroService implements JwslService {
+    private static final System.Logger LOG = System.getLogger(DistroService.class.getName());
+    static final String IMAGE_NAME = "ext4.img";
+    private static final String PARTIAL_SUFFIX = ".importing";
+    /** GNU tar's --totals line. */
+    private static final Pattern TAR_TOTAL = Pattern.compile("Total bytes written: (\\d+)");
+
+    /** $1 name, $2 slot, then NAME HOSTPATH SOURCE OPTIONS per host share (mounted once per VM). */
+    private static final String START_SCRIPT = """
+            disk "$2" >/dev/null || exit 1
+            n=$1 s=$2; shift 2
+            while [ $# -ge 4 ]; do
+              /init jwsl-share mount "$1" "$2" "$3" "$4" || die "cannot mount the host share $1 ($2)"
+              shift 4
+            done
+            exec /init jwsl-distro start "$n" "$s"
+            """;
+    private static final String STOP_SCRIPT = """
+            exec /init jwsl-distro stop "$1"
+            """;
+    /** $1 target slot, $2 source slot, $3 name, $4 archive bytes, $5 tar's decompression flag. */
+    private static final String IMPORT_SCRIPT = """
+            tools
+            t=$(disk "$1") || exit 1
+            s=$(disk "$2") || exit 1
+            $T/bin/mke2fs -q -F -t ext4 -E lazy_itable_init=1,lazy_journal_init=1,nodiscard \\
+              -L "$(echo "$3" | cut -c1-16)" "$t" || die "formatting the new disk failed"
+            m=/run/jwsl/import/$3
+            mkdir -p "$m" && mount -t ext4 "$t" "$m" || die "cannot mount the new disk"
+            head -c "$4" "$s" | $T/bin/tar -x -p --xattrs --xattrs-include='*' --acls --numeric-owner -C "$m" -f - $5
+            st=$?
+            umount "$m" || st=1
+            rmdir "$m"
+            exit $st
+            """;
+    /** $1 distro slot, $2 scratch slot, $3 name. */
+    private static final String EXPORT_SCRIPT = """
+            tools
+            d=$(disk "$1") || exit 1
+            x=$(disk "$2") || exit 1
+            m=/run/jwsl/export/$3
+            mkdir -p "$m" && mount -t ext4 -o ro "$d" "$m" || die "cannot mount the disk of $3"
+            cd "$m" && $T/bin/tar -c -p --xattrs --xattrs-include='*' --acls --numeric-owner --sparse --totals \\
+              -f "$x" . 2>/tmp/export.err
+            st=$?
+            cd /
+            umount "$m"; rmdir "$m"; sync
+            cat /tmp/export.err >&2
+            exit $st
+            """;
+    /** $1 slot, $2 name, $3 new size in KiB. */
+    private static final String RESIZE_SCRIPT = """
+            tools
+            d=$(disk "$1") || exit 1
+            $T/bin/e2fsck -f -p "$d" >&2; [ $? -le 1 ] || die "the file system of $2 has errors: repair it first"
+            $T/bin/resize2fs "$d" "$3"K >/dev/null || die "resizing the file system of $2 failed"
+            """;
+
+    /** A distro started in boot {@code generation} of the VM, its disk in slot {@code serial}. */
+    private record Running(String serial, int generation, String wslConfUser) {}
+
+    private final DistroRegistry registry;
+    private final UtilityVm vm;
+    private final long defaultDiskBytes;
+    private final Map<String, ReentrantLock> locks = new ConcurrentHashMap<>();
+    private final Map<String, Running> running = new ConcurrentHashMap<>();
+    private final Set<String> importing = new HashSet<>();
+
+    DistroService(DistroRegistry registry, UtilityVm vm, long defaultDiskBytes) {
+        this.registry = registry;
+        this.vm = vm;
+        this.defaultDiskBytes = defaultDiskBytes;
+        vm.onIdle(this::idleStop);
+    }
+
+    private static String key(String name) {
+        return name.toLowerCase(Locale.ROOT);
+    }
+
+    private ReentrantLock lockOf(String name) {
+        return locks.computeIfAbsent(key(name), k -> new ReentrantLock());
+    }
+
+    private Distro find(String name) {
+        return registry.get(name).orElseThrow(() -> new IllegalArgumentException("there is no distribution named " + name));
+    }
+
+    private boolean isRunning(Running r) {
+        return r != null && r.generation() == vm.generation();
+    }
+
+    // ---- sessions ----
+
+    @Override
+    public Lease ensureVm(long transactionId, String distro, boolean system) throws InterruptedException, IOException {
+        Optional<Distro> target = system ? Optional.empty()
+                : distro.isEmpty() ? registry.defaultDistro() : Optional.of(find(distro));
+        UtilityVm.Hold hold = vm.hold();
+        try {
+            String name = "", user = "";
+            if (target.isPresent()) {
+                Distro d = target.get();
+                Running r = start(d, hold);
+                name = d.name();
+                user = !r.wslConfUser().isEmpty() ? r.wslConfUser() : d.defaultUser();
+            }
+            JwslMessage.VmReady ready = new JwslMessage.VmReady(transactionId, vm.vsockSocket().toString(),
+                    RelayConstants.PORT, name, user);
+            return new Lease() {
+                @Override
+                public JwslMessage.VmReady ready() {
+                    return ready;
+                }
+
+                @Override
+                public void close() {
+                    hold.close();
+                }
+            };
+        } catch (IOException | RuntimeException e) {
+            hold.close();
+            throw e;
+        }
+    }
+
+    /** Starts {@code d} in the VM {@code hold} holds, unless it runs already. */
+    private Running start(Distro d, UtilityVm.Hold hold) throws IOException {
+        ReentrantLock lock = lockOf(d.name());
+        lock.lock();
+        try {
+            Running r = running.get(key(d.name()));
+            if (r != null && r.generation() == hold.generation()) {
+                return r;
+            }
+            if (!Files.isRegularFile(d.image())) {
+                throw new IllegalStateException("the disk of " + d.name() + " is missing: " + d.image());
+            }
+            String serial = vm.attach(d.image(), false, hold.generation(), "distro " + d.name());
+            GuestShell.Result res;
+            try {
+                List<String> args = new ArrayList<>(List.of(d.name(), serial));
+                args.addAll(vm.shareMountArgs());
+                res = hold.shell().run(START_SCRIPT, args.toArray(String[]::new));
+            } catch (IOException | RuntimeException e) {
+                vm.detach(serial, hold.generation());
+                throw e;
+            }
+            if (!res.ok()) {
+                vm.detach(serial, hold.generation());
+                throw new IllegalStateException("cannot start " + d.name() + ": " + res.error());
+            }
+            Map<String, String> out = keyValues(res.stdout());
+            r = new Running(serial, hold.generation(), out.getOrDefault("default_user", ""));
+            running.put(key(d.name()), r);
+            LOG.log(System.Logger.Level.INFO, "started {0} in {1} ({2})", d.name(), serial, out);
+            return r;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private static Map<String, String> keyValues(String text) {
+        Map<String, String> m = new HashMap<>();
+        for (String line : text.split("\n")) {
+            int eq = line.indexOf('=');
+            if (eq > 0) {
+                m.put(line.substring(0, eq).strip(), line.substring(eq + 1).strip());
+            }
+        }
+        return m;
+    }
+
+    /** Stops {@code name} if it runs: its namespace is killed, its disk unmounted and ejected. */
+    private void stop(String name) throws IOException, InterruptedException {
+        ReentrantLock lock = lockOf(name);
+        lock.lock();
+        try {
+            Running r = running.remove(key(name));
+            if (!isRunning(r)) {
+                return;
+            }
+            try (UtilityVm.Hold hold = vm.hold()) {
+                if (hold.generation() != r.generation()) {
+                    return; // the VM restarted in between: nothing of the distro is left
+                }
+                GuestShell.Result res = hold.shell().run(STOP_SCRIPT, name);
+                if (!res.ok() && res.exit() != 3) { // 3: it had stopped on its own
+                    throw new IllegalStateException("cannot stop " + name + ": " + res.error());
+                }
+                vm.detach(r.serial(), r.generation());
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public JwslMessage.StatusReply status(long transactionId) {
+        return new JwslMessage.StatusReply(transactionId, vm.state(), vm.holds(), vm.uptimeMs(), vm.idleTimeoutMs(),
+                vm.kernel().toString());
+    }
+
+    @Override
+    public void shutdown(boolean force) {
+        if (!force) {
+            stopAll();
+        }
+        running.clear();
+        vm.shutdown();
+    }
+
+    private void idleStop() {
+        if (vm.idle()) {
+            shutdown(false);
+        }
+    }
+
+    /** Unmounts every distro so its ext4 is clean before the VM goes away. */
+    private void stopAll() {
+        for (String name : List.copyOf(running.keySet())) {
+            try {
+                stop(name);
+            } catch (IOException | RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "stopping {0} failed: {1}", name, e.getMessage());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    // ---- registry commands ----
+
+    @Override
+    public List<JwslMessage.DistroInfo> list() {
+        String def = registry.defaultDistro().map(Distro::name).orElse("");
+        List<JwslMessage.DistroInfo> out = new ArrayList<>();
+        for (Distro d : registry.list()) {
+            String state = isRunning(running.get(key(d.name()))) ? "Running" : "Stopped";
+            out.add(new JwslMessage.DistroInfo(d.name(), state, d.version(), d.name().equals(def)));
+        }
+        synchronized (importing) {
+            for (String name : importing) {
+                out.add(new JwslMessage.DistroInfo(name, "Installing", 2, false));
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public void setDefault(String name) throws IOException {
+        registry.setDefault(find(name).name());
+    }
+
+    @Override
+    public void terminate(String name) throws IOException, InterruptedException {
+        stop(find(name).name());
+    }
+
+    @Override
+    public void unregister(String name) throws IOException, InterruptedException {
+        Distro d = find(name);
+        ReentrantLock lock = lockOf(d.name());
+        lock.lock();
+        try {
+            stop(d.name());
+            // Forget it first: a crash between the two steps leaves an orphaned file, never a
+            // registered distro without a disk.
+            registry.remove(d.name());
+            Files.deleteIfExists(d.image());
+            try {
+                Files.deleteIfExists(d.installDir()); // only if empty: other files are the user's
+            } catch (java.nio.file.DirectoryNotEmptyException keep) {
+                // left in place
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    // ---- import ----
+
+    private void reserve(String name) {
+        Distro.checkName(name);
+        synchronized (importing) {
+            boolean busy = importing.stream().anyMatch(n -> n.equalsIgnoreCase(name));
+            if (busy || registry.get(name).isPresent()) {
+                throw new IllegalArgumentException("a distribution named " + name + " already exists");
+            }
+            importing.add(name);
+        }
+    }
+
+    private void unreserve(String name) {
+        synchronized (importing) {
+            importing.remove(name);
+        }
+    }
+
+    @Override
+    public void importDistro(String name, Path installDir, Path archive, long diskBytes, Progress progress)
+            throws IOException, InterruptedException {
+        reserve(name);
+        Path partial = null;
+        try {
+            if (!Files.isRegularFile(archive) || !Files.isReadable(archive)) {
+                throw new IllegalArgumentException("cannot read " + archive);
+            }
+            long disk = diskBytes > 0 ? diskBytes : defaultDiskBytes;
+            if (disk < (64L << 20) || disk % 4096 != 0) {
+                throw new IllegalArgumentException("the disk size must be a multiple of 4 KiB and at least 64 MiB");
+            }
+            Path dir = installDir.toAbsolutePath().normalize();
+            Path image = dir.resolve(IMAGE_NAME);
+            if (Files.exists(image) || registry.imageInUse(image)) {
+                throw new IllegalArgumentException(dir + " already holds a distribution disk (" + IMAGE_NAME + ")");
+            }
+            long size = Files.size(archive);
+            RootfsArchive.Scan scan = RootfsArchive.scan(archive, done -> progress.report("checking", done, size));
+            Files.createDirectories(dir);
+            partial = dir.resolve(IMAGE_NAME + PARTIAL_SUFFIX);
+            Files.deleteIfExists(partial); // a crashed import's leftover: never registered
+            try (RandomAccessFile f = new RandomAccessFile(partial.toFile(), "rw")) {
+                f.setLength(disk); // sparse: the host pays for what the guest writes
+            }
+            unpack(name, partial, archive, size, scan, progress);
+            try (FileChannel ch = FileChannel.open(partial, StandardOpenOption.WRITE)) {
+                ch.force(true);
+            }
+            Files.move(partial, image, StandardCopyOption.ATOMIC_MOVE);
+            DistroRegistry.fsyncDirectory(dir);
+            registry.add(new Distro(name, UUID.randomUUID().toString(), dir, image, "", 2));
+            partial = null;
+            LOG.log(System.Logger.Level.INFO, "imported {0}: {1} entries, {2} bytes of tar", name, scan.entries(),
+                    scan.tarBytes());
+        } finally {
+            if (partial != null) {
+                Files.deleteIfExists(partial);
+            }
+            unreserve(name);
+        }
+    }
+
+    private void unpack(String name, Path image, Path archive, long archiveBytes, RootfsArchive.Scan scan,
+                        Progress progress) throws IOException, InterruptedException {
+        try (UtilityVm.Hold hold = vm.hold()) {
+            String target = vm.attach(image, false, hold.generation(), "import " + name);
+            try {
+                String source = vm.attach(archive, true, hold.generation(), "import source " + name);
+                try {
+                    progress.report("unpacking", 0, archiveBytes);
+                    // The guest reads the archive from its disk: what it has read is how far it got.
+                    Thread watcher = Thread.ofVirtual().start(() -> {
+                        try {
+                            while (true) {
+                                Thread.sleep(200);
+                                long done = Math.min(vm.bytesRead(source, hold.generation()), archiveBytes);
+                                progress.report("unpacking", done, archiveBytes);
+                            }
+                        } catch (InterruptedException e) {
+                            // the unpack finished
+                        }
+                    });
+                    GuestShell.Result res;
+                    try {
+                        res = hold.shell().run(IMPORT_SCRIPT, target, source, name, Long.toString(archiveBytes),
+                                scan.compression().tarFlag());
+                    } finally {
+                        watcher.interrupt();
+                        watcher.join();
+                    }
+                    if (!res.ok()) {
+                        throw new IOException("importing " + name + " failed: " + res.error());
+                    }
+                    progress.report("unpacking", archiveBytes, archiveBytes);
+                } finally {
+                    vm.detach(source, hold.generation());
+                }
+            } finally {
+                vm.detach(target, hold.generation());
+            }
+        }
+    }
+
+    @Override
+    public void importInPlace(String name, Path image) throws IOException {
+        reserve(name);
+        try {
+            Path abs = image.toAbsolutePath().normalize();
+            if (!Files.isRegularFile(abs)) {
+                throw new IllegalArgumentException(abs + " is not a file");
+            }
+            if (registry.imageInUse(abs)) {
+                throw new IllegalArgumentException(abs + " is already the disk of a registered distribution");
+            }
+            checkExt4(abs);
+            registry.add(new Distro(name, UUID.randomUUID().toString(), abs.getParent(), abs, "", 2));
+        } finally {
+            unreserve(name);
+        }
+    }
+
+    /** The ext2/3/4 superblock magic 0xEF53 at byte 1080, and a size the block device can use. */
+    static void checkExt4(Path image) throws IOException {
+        long size = Files.size(image);
+        byte[] magic = new byte[2];
+        try (FileChannel ch = FileChannel.open(image, StandardOpenOption.READ)) {
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(magic);
+            ch.read(b, 1080);
+        }
+        if (size < 2048 || (magic[0] & 0xff) != 0x53 || (magic[1] & 0xff) != 0xef) {
+            throw new IllegalArgumentException(image + " is not an ext4 image");
+        }
+        if (size % 512 != 0) {
+            throw new IllegalArgumentException(image + " is not a whole number of 512-byte sectors");
+        }
+    }
+
+    // ---- export ----
+
+    @Override
+    public void export(String name, Path output, String format, Progress progress)
+            throws IOException, InterruptedException {
+        Distro d = find(name);
+        if (!List.of("tar", "tar.gz", "tar.xz").contains(format)) {
+            throw new IllegalArgumentException("unknown export format " + format + ": use tar, tar.gz or tar.xz");
+        }
+        Path out = output.toAbsolutePath().normalize();
+        if (out.getParent() == null || !Files.isDirectory(out.getParent())) {
+            throw new IllegalArgumentException("no such directory: " + out.getParent());
+        }
+        ReentrantLock lock = lockOf(d.name());
+        lock.lock();
+        Path scratch = d.installDir().resolve(".export." + UUID.randomUUID() + ".tar");
+        try {
+            stop(d.name()); // a consistent file system: nothing writes while it is read
+            long allocated = allocatedBytes(d.image());
+            try (RandomAccessFile f = new RandomAccessFile(scratch.toFile(), "rw")) {
+                // Sparse and generous: tar adds headers and padding to what the disk holds.
+                f.setLength(((allocated * 2 + (256L << 20)) + 511) / 512 * 512);
+            }
+            long tarBytes;
+            try (UtilityVm.Hold hold = vm.hold()) {
+                String disk = vm.attach(d.image(), false, hold.generation(), "export " + d.name());
+                try {
+                    String target = vm.attach(scratch, false, hold.generation(), "export scratch " + d.name());
+                    try {
+                        progress.report("packing", 0, allocated);
+                        GuestShell.Result res = hold.shell().run(EXPORT_SCRIPT, disk, target, d.name());
+                        Matcher m = TAR_TOTAL.matcher(res.stderr());
+                        if (!res.ok() || !m.find()) {
+                            throw new IOException("exporting " + d.name() + " failed: " + res.error());
+                        }
+                        tarBytes = Long.parseLong(m.group(1));
+                    } finally {
+                        vm.detach(target, hold.generation());
+                    }
+                } finally {
+                    vm.detach(disk, hold.generation());
+                }
+            }
+            writeExport(scratch, tarBytes, out, format, progress);
+        } finally {
+            Files.deleteIfExists(scratch);
+            lock.unlock();
+        }
+    }
+
+    /** Copies the first {@code tarBytes} of {@code scratch} to {@code out}, compressed, crash-safely. */
+    private static void writeExport(Path scratch, long tarBytes, Path out, String format, Progress progress)
+            throws IOException {
+        Path tmp = out.resolveSibling("." + out.getFileName() + ".partial");
+        try {
+            try (FileChannel dst = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING)) {
+                try (InputStream in = Channels.newInputStream(FileChannel.open(scratch, StandardOpenOption.READ));
+                     OutputStream raw = new BufferedOutputStream(Channels.newOutputStream(dst), 1 << 16);
+                     OutputStream z = switch (format) {
+                         case "tar.gz" -> new GZIPOutputStream(raw, 1 << 16);
+                         case "tar.xz" -> new XZOutputStream(raw, new LZMA2Options(6));
+                         default -> raw;
+                     }) {
+                    byte[] buf = new byte[1 << 16];
+                    long left = tarBytes;
+                    while (left > 0) {
+                        int n = in.read(buf, 0, (int) Math.min(buf.length, left));
+                        if (n < 0) {
+                            throw new IOException("the export was cut short");
+                        }
+                        z.write(buf, 0, n);
+                        left -= n;
+                        progress.report("writing", tarBytes - left, tarBytes);
+                    }
+                    z.flush();
+                    if (z instanceof GZIPOutputStream g) {
+                        g.finish();
+                    } else if (z instanceof XZOutputStream x) {
+                        x.finish();
+                    }
+                    raw.flush();
+                    dst.force(true);
+                }
+            }
+            Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            DistroRegistry.fsyncDirectory(out.getParent());
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** Bytes the (sparse) image occupies on the host: an upper bound of what its file system holds. */
+    private static long allocatedBytes(Path image) throws IOException {
+        try {
+            Process p = new ProcessBuilder("stat", "-c", "%b %B", image.toString()).redirectErrorStream(true).start();
+            String[] out = new String(p.getInputStream().readAllBytes()).strip().split(" ");
+            if (p.waitFor() == 0 && out.length == 2) {
+                return Long.parseLong(out[0]) * Long.parseLong(out[1]);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (NumberFormatException ignored) {
+            // fall back to the apparent size
+        }
+        return Files.size(image);
+    }
+
+    // ---- manage ----
+
+    @Override
+    public void manage(String name, long resizeBytes, String defaultUser) throws IOException, InterruptedException {
+        Distro d = find(name);
+        if (resizeBytes > 0) {
+            resize(d, resizeBytes);
+        }
+        if (!defaultUser.isEmpty()) {
+            if (!Distro.USER.matcher(defaultUser).matches()) {
+                throw new IllegalArgumentException("invalid user name: " + defaultUser);
+            }
+            try (UtilityVm.Hold hold = vm.hold()) {
+                start(d, hold);
+                GuestShell.Result res = hold.shell().runIn(d.name(), "", List.of("id", "-u", defaultUser));
+                if (!res.ok()) {
+                    throw new IllegalArgumentException("user " + defaultUser + " does not exist in " + d.name());
+                }
+            }
+            registry.update(find(name).withDefaultUser(defaultUser));
+        }
+    }
+
+    private void resize(Distro d, long bytes) throws IOException, InterruptedException {
+        if (bytes < (64L << 20) || bytes % 4096 != 0) {
+            throw new IllegalArgumentException("the disk size must be a multiple of 4 KiB and at least 64 MiB");
+        }
+        ReentrantLock lock = lockOf(d.name());
+        lock.lock();
+        try {
+            stop(d.name());
+            long old = Files.size(d.image());
+            if (bytes > old) {
+                try (RandomAccessFile f = new RandomAccessFile(d.image().toFile(), "rw")) {
+                    f.setLength(bytes);
+                }
+            }
+            try (UtilityVm.Hold hold = vm.hold()) {
+                String serial = vm.attach(d.image(), false, hold.generation(), "resize " + d.name());
+                try {
+                    GuestShell.Result res = hold.shell().run(RESIZE_SCRIPT, serial, d.name(), Long.toString(bytes >> 10));
+                    if (!res.ok()) {
+                        throw new IOException(res.error());
+                    }
+                } finally {
+                    vm.detach(serial, hold.generation());
+                }
+            }
+            if (bytes < old) {
+                try (RandomAccessFile f = new RandomAccessFile(d.image().toFile(), "rw")) {
+                    f.setLength(bytes); // the file system now ends before the cut
+                    f.getFD().sync();
+                }
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+}

@@ -1,0 +1,225 @@
+package dev.jwsl.service.tools;
+
+import dev.jwsl.protocol.ByteSize;
+import dev.jwsl.protocol.relay.HostTerminal;
+
+import dev.jwsl.hypervisor.vmm.GuestCommand;
+import dev.jwsl.hypervisor.vmm.KernelCmdline;
+import dev.jwsl.hypervisor.vmm.StopReason;
+import dev.jwsl.hypervisor.vmm.VirtualMachine;
+import dev.jwsl.hypervisor.net.NetConfig;
+import dev.jwsl.service.net.PortForwarder;
+import dev.jwsl.hypervisor.vmm.VmConfig;
+import dev.jwsl.hypervisor.vmm.VmStartException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.FileOutputStream;
+import java.io.FileDescriptor;
+import java.io.OutputStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code jwsl-vmm}: boots the jwsl kernel and init, runs one command in the VM with this terminal,
+ * and exits with the command's status. Exit 125 means the VM could not start or crashed.
+ */
+@Command(name = "jwsl-vmm", mixinStandardHelpOptions = true, version = "jwsl-vmm 0.1.0",
+        description = "Boot a Linux VM on KVM, run CMD in it and exit with its status.",
+        footer = {"", "Exit status: CMD's status; 125 if the VM could not start or crashed; 2 for bad usage."})
+public final class JwslVmm implements Callable<Integer> {
+    /** Exit status when the VM could not start or died. */
+    public static final int EXIT_VM_FAILED = 125;
+
+    @Option(names = "--kernel", paramLabel = "K", description = "bzImage or ELF vmlinux (default: the built jwsl kernel)")
+    Path kernel = envPath("JWSL_KERNEL");
+
+    @Option(names = "--initrd", paramLabel = "I", description = "initramfs (default: the built jwsl initramfs; '' for none)")
+    Path initrd = envPath("JWSL_INITRD");
+
+    @Option(names = "--memory", paramLabel = "SIZE", description = "guest RAM, e.g. 512M or 2G (default: ${DEFAULT-VALUE})",
+            converter = MemorySize.class, defaultValue = "512M")
+    long memory;
+
+    /** A bad size is a usage error that says what was wrong. */
+    static final class MemorySize implements CommandLine.ITypeConverter<Long> {
+        @Override
+        public Long convert(String value) {
+            try {
+                return ByteSize.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
+            }
+        }
+    }
+
+    @Option(names = "--cpus", paramLabel = "N", description = "vCPUs (default: ${DEFAULT-VALUE})", defaultValue = "2")
+    int cpus;
+
+    @Option(names = "--cmdline", paramLabel = "ARGS", description = "extra kernel command-line parameters")
+    String extraCmdline = "";
+
+    @Option(names = "--disk", paramLabel = "IMAGE[,ro]",
+            description = "a raw disk image as a virtio-blk device (repeatable; serials disk0, disk1, ...)")
+    List<String> disks = new ArrayList<>();
+
+    @Option(names = "--share", paramLabel = "TAG=DIR",
+            description = "a host directory as a virtio-9p device (repeatable); in the guest: "
+                    + "mount -t 9p -o trans=virtio,version=9p2000.L TAG MOUNTPOINT")
+    List<String> shares = new ArrayList<>();
+
+    @Option(names = "--net", description = "a virtio-net device on user-mode networking (libslirp): NAT to the "
+            + "host's networks, the host's loopback at 10.0.2.2 and fd00:6a77:736c::2 (host.internal)")
+    boolean net;
+
+    @Option(names = "--forward-ports", description = "localhost forwarding as the service does it: guest TCP "
+            + "listeners at the host's 127.0.0.1 and ::1, relayed over vsock (the guest must run '/init jwsl-ports')")
+    boolean forwardPorts;
+
+    @Option(names = "--print-cmdline", description = "print the kernel command line and exit", hidden = true)
+    boolean printCmdline;
+
+    @Parameters(paramLabel = "CMD", description = "command and arguments to run in the guest (default: a shell)")
+    List<String> command = new ArrayList<>();
+
+    private static Path envPath(String name) {
+        String v = System.getenv(name);
+        return v == null || v.isBlank() ? null : Path.of(v);
+    }
+
+    @Override
+    public Integer call() {
+        boolean tty = HostTerminal.isInteractive();
+        String cmdline = cmdline(tty);
+        if (printCmdline) {
+            // what the guest init sees; the VMM puts the network's parameter before the rest
+            System.out.println(net ? new NetConfig().kernelParam() + " " + cmdline : cmdline);
+            return 0;
+        }
+        if (kernel == null || kernel.toString().isEmpty()) {
+            throw new CommandLine.ParameterException(new CommandLine(this), "no kernel: pass --kernel or build one "
+                    + "with scripts/build (bin/jwsl-vmm finds it)");
+        }
+        OutputStream console = new FileOutputStream(FileDescriptor.out);
+        Path initramfs = initrd == null || initrd.toString().isEmpty() ? null : initrd;
+        List<VmConfig.Disk> blk = new ArrayList<>();
+        for (String d : disks) {
+            boolean ro = d.endsWith(",ro");
+            String path = ro ? d.substring(0, d.length() - 3) : d;
+            if (path.isEmpty()) {
+                throw new CommandLine.ParameterException(new CommandLine(this), "--disk needs an image path");
+            }
+            blk.add(new VmConfig.Disk(Path.of(path), ro, "disk" + blk.size()));
+        }
+        List<VmConfig.FileShare> p9 = new ArrayList<>();
+        for (String s : shares) {
+            int eq = s.indexOf('=');
+            if (eq <= 0 || eq == s.length() - 1) {
+                throw new CommandLine.ParameterException(new CommandLine(this), "--share needs TAG=DIR, got " + s);
+            }
+            Path dir = Path.of(s.substring(eq + 1));
+            if (!java.nio.file.Files.isDirectory(dir)) {
+                throw new CommandLine.ParameterException(new CommandLine(this), "--share: not a directory: " + dir);
+            }
+            p9.add(new VmConfig.FileShare(s.substring(0, eq), dir));
+        }
+        VmConfig config = new VmConfig(kernel, initramfs, cmdline, memory, cpus, console).withDisks(blk).withShares(p9)
+                .withNetwork(net ? new NetConfig() : null);
+        Path vsockDir = null;
+        try {
+            if (forwardPorts) {
+                vsockDir = java.nio.file.Files.createTempDirectory("jwsl-vmm");
+                config = config.withVsock(new VmConfig.Vsock(vsockDir.resolve("vsock")));
+            }
+            try (VirtualMachine vm = VirtualMachine.create(config);
+                 HostTerminal terminal = tty ? HostTerminal.raw() : HostTerminal.none();
+                 PortForwarder forwarder = forwardPorts ? new PortForwarder(config.vsock().udsPath(), false) : null) {
+                if (forwarder != null) {
+                    Thread.ofPlatform().name("port-watch").daemon().start(() -> {
+                        try {
+                            if (vm.awaitGuestReady()) {
+                                forwarder.follow(() -> true);
+                            }
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    });
+                }
+                ConsoleInput.start(vm, System.in, !tty);
+                return report(vm.run());
+            }
+        } catch (VmStartException e) {
+            System.err.println("jwsl-vmm: " + e.getMessage());
+            return EXIT_VM_FAILED;
+        } catch (java.io.IOException e) {
+            System.err.println("jwsl-vmm: " + e.getMessage());
+            return EXIT_VM_FAILED;
+        } finally {
+            if (vsockDir != null) {
+                try (var files = java.nio.file.Files.list(vsockDir)) {
+                    for (Path f : files.toList()) {
+                        java.nio.file.Files.deleteIfExists(f);
+                    }
+                    java.nio.file.Files.deleteIfExists(vsockDir);
+                } catch (java.io.IOException ignored) {
+                    // a temporary directory left behind
+                }
+            }
+        }
+    }
+
+    String cmdline(boolean tty) {
+        int[] size = tty ? HostTerminal.windowSize() : new int[] {0, 0};
+        return KernelCmdline.build(extraCmdline,
+                GuestCommand.kernelParams(command, tty, System.getenv("TERM"), size[0], size[1]));
+    }
+
+    private static int report(StopReason reason) {
+        return switch (reason) {
+            case StopReason.GuestExit e -> e.status();
+            case StopReason.GuestReset r when r.initReady() -> {
+                System.err.println("jwsl-vmm: guest rebooted");
+                yield 0;
+            }
+            case StopReason.GuestReset r -> {
+                System.err.println("jwsl-vmm: the guest reset before its init started (a kernel panic?"
+                        + " run with --cmdline loglevel=7 to see the boot)");
+                yield EXIT_VM_FAILED;
+            }
+            case StopReason.HostStop s -> {
+                System.err.println("jwsl-vmm: VM stopped");
+                yield EXIT_VM_FAILED;
+            }
+            case StopReason.TripleFault t -> {
+                System.err.println("jwsl-vmm: guest triple fault on vCPU " + t.vcpu() + "; " + t.registers());
+                yield EXIT_VM_FAILED;
+            }
+            case StopReason.KvmError k -> {
+                System.err.println("jwsl-vmm: " + k.detail() + " on vCPU " + k.vcpu() + "; " + k.registers());
+                yield EXIT_VM_FAILED;
+            }
+            case StopReason.VmmError v -> {
+                System.err.println("jwsl-vmm: VMM failure: " + v.cause());
+                yield EXIT_VM_FAILED;
+            }
+        };
+    }
+
+    public static void main(String[] args) {
+        CommandLine cl = new CommandLine(new JwslVmm()).setExitCodeExceptionMapper(e -> 2);
+        cl.setParameterExceptionHandler((ex, a) -> {
+            System.err.println("jwsl-vmm: " + ex.getMessage());
+            System.err.println("Try 'jwsl-vmm --help'.");
+            return 2;
+        });
+        cl.setExecutionExceptionHandler((ex, c, p) -> {
+            System.err.println("jwsl-vmm: " + ex);
+            return EXIT_VM_FAILED;
+        });
+        System.exit(cl.execute(args));
+    }
+}

@@ -1,8 +1,0 @@
-package dev.jwsl.service.protocol;
-
-/** A frame that is not a valid jwsl service message. */
-public final class ProtocolException extends RuntimeException {
-    public ProtocolException(String message) {
-        super(message);
-    }
-}
