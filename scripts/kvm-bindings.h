@@ -1,7 +1,3 @@
-/* Wrapper header for jextract: see scripts/gen-kvm-bindings. */
+/* Wrapper header for jextract: see scripts/gen-kvm-bindings. libc is bound by hand in
+ * dev.jwsl.hypervisor.sys.LibC, so only the KVM uapi header is parsed. */
 #include <linux/kvm.h>
-#include <fcntl.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
