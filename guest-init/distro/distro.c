@@ -27,9 +27,9 @@
 #include <unistd.h>
 
 #include "distro.h"
-#include "net.h"
-#include "share.h"
-#include "wslconf.h"
+#include "net/net.h"
+#include "share/share.h"
+#include "wslconf/wslconf.h"
 
 #define RUN_DIR "/run/jwsl/distros"
 

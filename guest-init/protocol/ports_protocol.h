@@ -1,5 +1,5 @@
 /* The localhost forwarding protocol between the host's service (PortForwarder) and the guest
- * init's jwsl-ports (portd.c).
+ * init's jwsl-ports (ports/portd.c).
  *
  * Transport: one vsock stream per request. The guest listens on JWSL_PORTS_PORT; the host reaches
  * it through the VMM's hybrid-vsock Unix socket ("CONNECT <port>\n" -> "OK ...\n"). Every stream

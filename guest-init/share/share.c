@@ -21,9 +21,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "distro.h"
+#include "distro/distro.h"
 #include "share.h"
-#include "vsock.h"
+#include "common/vsock.h"
 
 #define SHARES_DIR "/run/jwsl/9p" /* not /run/jwsl/shares: that is the distro's wslpath table */
 #define SHARES_CONF "/run/jwsl/shares.conf"
