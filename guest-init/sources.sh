@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by build.sh and tests/test-*.sh, so that the initramfs and the host tests compile the
 # same files the same way. The guest init is one binary: every .c under guest-init/ but tests/,
 # in one compiler call with guest-init/ on the include path (a folder's own headers are included
