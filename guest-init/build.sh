@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds the guest init (static, musl) and the initramfs: /init, busybox (with /bin/sh and
 # /usr/bin/env links) and the empty mount points init uses, as an uncompressed cpio (measured
-# in kernel-build/README.md, "Boot time"). Cached outside the repo under a hash of the sources
-# and the busybox version.
+# in kernel-build/README.md, "Boot time"). Cached outside the repo under a hash of the busybox
+# version and of every file here but tests/ (the sources in all folders, this script, sources.sh).
 #
 #   guest-init/build.sh          build if needed, print the initramfs path
 #   guest-init/build.sh --print  print the path, fail if not built
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/sources.sh"
 cache_root=${JWSL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/jwsl}
 busybox=/bin/busybox
 
@@ -17,7 +18,11 @@ command -v musl-gcc >/dev/null || die "musl-gcc missing: run scripts/install-pre
 [ -x "$busybox" ] && "$busybox" --list >/dev/null 2>&1 || die "$busybox missing: run scripts/install-prereqs"
 file "$busybox" 2>/dev/null | grep -q 'statically linked' || die "$busybox is not static (install busybox-static)"
 
-hash=$( { "$busybox" 2>&1 | head -1; cat "$here"/*.c "$here"/*.h "$here/build.sh"; } | sha256sum | cut -c1-16)
+# With paths relative to here: includes resolve by path, so a move can change the binary; where
+# the checkout is cannot.
+hash=$( { "$busybox" 2>&1 | head -1
+          cd "$here" && find . -path ./tests -prune -o -type f -print | LC_ALL=C sort | xargs -d '\n' sha256sum; } \
+  | sha256sum | cut -c1-16)
 out=$cache_root/initramfs/$hash
 
 if [ "${1:-}" = "--print" ]; then
@@ -27,7 +32,7 @@ fi
 if [ -f "$out/initramfs.cpio" ]; then echo "$out/initramfs.cpio"; exit 0; fi
 
 stage=$(mktemp -d); trap 'rm -rf "$stage"' EXIT
-musl-gcc -static -Os -Wall -Wextra -Werror -o "$stage/init" "$here"/*.c
+musl-gcc -static -Os "${guest_init_cflags[@]}" -o "$stage/init" "${guest_init_sources[@]}"
 strip "$stage/init"
 mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,root,etc}
 cp "$busybox" "$stage/bin/busybox"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""A host-side client of localhost forwarding (guest-init/ports_protocol.h) and the tests that
-guest-init/test-portd.sh runs against `jwsl-ports --unix PATH`. The daemon scans this host's
-listeners, so the tests only look at ports they open themselves.
+"""A host-side client of localhost forwarding (guest-init/protocol/ports_protocol.h) and the tests
+that guest-init/tests/test-portd.sh runs against `jwsl-ports --unix PATH`. The daemon scans this
+host's listeners, so the tests only look at ports they open themselves.
 
     ports_client.py SOCKET PORTD_PID [TEST...]   run the tests, print 'N passed, N failed'
 """
@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def _constants():
     """The #defines of ports_protocol.h, so that the client cannot drift from it."""
     values = {}
-    with open(os.path.join(HERE, "..", "ports_protocol.h")) as f:
+    with open(os.path.join(HERE, "..", "protocol", "ports_protocol.h")) as f:
         for m in re.finditer(r"^#define JWSL_PORTS_(\w+) (\d+)", f.read(), re.M):
             values[m.group(1)] = int(m.group(2))
     return values

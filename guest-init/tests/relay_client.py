@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""A host-side client of the command relay (guest-init/relay_protocol.h) and the tests that
-guest-init/test-relay.sh runs against `relayd --unix PATH`.
+"""A host-side client of the command relay (guest-init/protocol/relay_protocol.h) and the tests
+that guest-init/tests/test-relay.sh runs against `relayd --unix PATH`.
 
     relay_client.py SOCKET RELAYD_PID    run the tests, print 'N passed, N failed'
 """
@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def _constants():
     """The #defines of relay_protocol.h, so that the client cannot drift from it."""
     values = {}
-    with open(os.path.join(HERE, "..", "relay_protocol.h")) as f:
+    with open(os.path.join(HERE, "..", "protocol", "relay_protocol.h")) as f:
         for m in re.finditer(r"^#define JWSL_RELAY_(\w+) (\d+)", f.read(), re.M):
             values[m.group(1)] = int(m.group(2))
     return values

@@ -206,7 +206,7 @@ final class UtilityVm {
 
     /**
      * What the guest needs to mount the host shares: NAME HOSTPATH SOURCE OPTIONS per share, the
-     * arguments of {@code jwsl-share mount} (guest-init/share.c).
+     * arguments of {@code jwsl-share mount} (guest-init/share/share.c).
      */
     List<String> shareMountArgs() {
         List<String> args = new ArrayList<>();

@@ -47,7 +47,7 @@ public record NetConfig(int mtu) {
     }
 
     /**
-     * The guest init's kernel parameter ({@code jwsl_net=}, guest-init/net.c): the guest's
+     * The guest init's kernel parameter ({@code jwsl_net=}, guest-init/net/net.c): the guest's
      * addresses, gateways and resolvers, and the MTU.
      */
     public String kernelParam() {

@@ -8,7 +8,7 @@ import java.util.List;
 
 /**
  * How the VMM tells jwsl's guest init what to run, and the console stream framing between them.
- * The C side is guest-init/protocol.h; {@code GuestCommandTest} checks the two agree.
+ * The C side is guest-init/protocol/protocol.h; {@code GuestCommandTest} checks the two agree.
  *
  * <ul>
  *   <li>{@code jwsl_cmd=B64}: the command's argv, NUL-separated, base64url without padding
@@ -35,7 +35,7 @@ public final class GuestCommand {
 
     /**
      * The kernel parameters of the utility VM: init serves the command relay
-     * (guest-init/relay_protocol.h) on vsock instead of running one command.
+     * (guest-init/protocol/relay_protocol.h) on vsock instead of running one command.
      */
     public static List<String> relayModeParams() {
         return List.of(MODE_PARAM + "=" + MODE_RELAY);

@@ -21,9 +21,9 @@ class GuestCommandTest {
     /** The guest's C header is the other half of this protocol: the values must agree. */
     @Test
     void constantsMatchGuestInitProtocolHeader() throws IOException {
-        Path header = Path.of(System.getProperty("jwsl.root", ".."), "guest-init", "protocol.h");
+        Path header = Path.of(System.getProperty("jwsl.root", ".."), "guest-init", "protocol", "protocol.h");
         if (!Files.exists(header)) {
-            header = Path.of("..", "guest-init", "protocol.h");
+            header = Path.of("..", "guest-init", "protocol", "protocol.h");
         }
         String h = Files.readString(header);
         assertEquals("\"" + GuestCommand.CMD_PARAM + "\"", define(h, "JWSL_CMD_PARAM"));

@@ -1,6 +1,6 @@
 package dev.jwsl.protocol.ports;
 
-/** guest-init/ports_protocol.h in Java; PortsConstantsTest checks that the values agree. */
+/** guest-init/protocol/ports_protocol.h in Java; PortsConstantsTest checks that the values agree. */
 public final class PortsConstants {
     public static final int PORT = 50001;
     public static final int REQUEST_SIZE = 4;

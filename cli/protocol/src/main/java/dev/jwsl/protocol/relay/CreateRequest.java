@@ -7,7 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 /**
- * What to run: the CREATE frame's payload (guest-init/relay_protocol.h).
+ * What to run: the CREATE frame's payload (guest-init/protocol/relay_protocol.h).
  *
  * @param tty   give the process a pseudo-terminal of {@code rows} x {@code cols}
  * @param user  guest user name ("" = root)

@@ -1,7 +1,7 @@
 package dev.jwsl.protocol.relay;
 
 /**
- * The command relay protocol with guest init; the definition is guest-init/relay_protocol.h and
+ * The command relay protocol with guest init; the definition is guest-init/protocol/relay_protocol.h and
  * {@code RelayConstantsTest} checks these values against it.
  */
 public final class RelayConstants {

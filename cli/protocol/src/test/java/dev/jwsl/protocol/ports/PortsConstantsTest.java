@@ -13,11 +13,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class PortsConstantsTest {
-    /** guest-init/ports_protocol.h is the definition; these must agree with it. */
+    /** guest-init/protocol/ports_protocol.h is the definition; these must agree with it. */
     @Test
     void constantsMatchTheGuestHeader() throws IOException {
-        Path header = Path.of(System.getProperty("jwsl.root", ".."), "guest-init", "ports_protocol.h");
-        String h = Files.readString(Files.exists(header) ? header : Path.of("..", "guest-init", "ports_protocol.h"));
+        Path header = Path.of(System.getProperty("jwsl.root", ".."), "guest-init", "protocol", "ports_protocol.h");
+        String h = Files.readString(Files.exists(header) ? header : Path.of("..", "guest-init", "protocol", "ports_protocol.h"));
         Map<String, Integer> expected = Map.of(
                 "PORT", PortsConstants.PORT, "REQUEST_SIZE", PortsConstants.REQUEST_SIZE,
                 "WATCH", PortsConstants.WATCH, "CONNECT", PortsConstants.CONNECT,

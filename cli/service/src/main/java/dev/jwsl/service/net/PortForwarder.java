@@ -38,7 +38,7 @@ import java.util.function.BooleanSupplier;
 
 /**
  * Localhost forwarding, WSL's {@code localhostForwarding}: the guest init ({@code jwsl-ports},
- * guest-init/portd.c) reports each TCP port some guest process listens on; the forwarder listens
+ * guest-init/ports/portd.c) reports each TCP port some guest process listens on; the forwarder listens
  * on the same port at the host's 127.0.0.1 and ::1 (or on all interfaces), and relays each
  * connection over its own vsock stream to the guest, which connects it to the listener. When the
  * guest stops listening, the host port is released. A port the host already uses is logged and

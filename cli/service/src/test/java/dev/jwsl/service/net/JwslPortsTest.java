@@ -37,7 +37,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * The guest half of localhost forwarding, {@code jwsl-ports} (guest-init/portd.c), run on the host
+ * The guest half of localhost forwarding, {@code jwsl-ports} (guest-init/ports/portd.c), run on the host
  * from the very binary in the initramfs, on a Unix socket instead of vsock: what it reports about
  * listeners (sock_diag sees this host's sockets) and how it relays, driven by ports_protocol.h.
  */

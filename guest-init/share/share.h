@@ -2,7 +2,7 @@
 #ifndef JWSL_SHARE_H
 #define JWSL_SHARE_H
 
-#include "wslconf.h"
+#include "wslconf/wslconf.h"
 
 #define SHARE_NAME "jwsl-share"
 #define SHARE_MAX 16

@@ -3,20 +3,21 @@
 # links wslpath to it and runs it against share tables written here (JWSL_SHARES_FILE), with
 # shares and symlinks in a temp dir where the tests need real files.
 #
-#   guest-init/test-wslpath.sh [--gcc]                 --gcc: host gcc instead of the static musl build
-#   WSLPATH_CFLAGS="-fsanitize=address,undefined"      extra compiler flags (host gcc only)
+#   guest-init/tests/test-wslpath.sh [--gcc]        --gcc: host gcc instead of the static musl build
+#   WSLPATH_CFLAGS="-fsanitize=address,undefined"  extra compiler flags (host gcc only)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../sources.sh"
 work=$(mktemp -d /tmp/jwsl-wslpath-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 work=$(cd "$work" && pwd -P) # getcwd and realpath give physical paths
 
 if [ "${1:-}" = "--gcc" ]; then
   # shellcheck disable=SC2086
-  gcc -O2 -Wall -Wextra -Werror ${WSLPATH_CFLAGS:-} -o "$work/init" "$here"/*.c
+  gcc -O2 "${guest_init_cflags[@]}" ${WSLPATH_CFLAGS:-} -o "$work/init" "${guest_init_sources[@]}"
 else
-  musl-gcc -static -Os -Wall -Wextra -Werror -o "$work/init" "$here"/*.c
+  musl-gcc -static -Os "${guest_init_cflags[@]}" -o "$work/init" "${guest_init_sources[@]}"
 fi
 ln -s init "$work/wslpath"
 

@@ -14,7 +14,5 @@ int distro_name_ok(const char *name);
 pid_t distro_pid(const char *name);
 /* Moves the calling single-threaded process into the distro's namespaces; -1 and msg on error. */
 int distro_enter(const char *name, char *msg, size_t len);
-/* mkdir -p (errors ignored: the caller finds out when it uses the path). */
-void distro_mkdirs(const char *path, mode_t mode);
 
 #endif

@@ -100,7 +100,7 @@ static int add_share(const char *host, const char *guest)
     return 0;
 }
 
-/* JWSL_SHARES_FILE is for tests only (test-wslpath.sh runs this on the host, where
+/* JWSL_SHARES_FILE is for tests only (tests/test-wslpath.sh runs this on the host, where
  * /run/jwsl/shares does not exist); the table only changes what this process prints, so honouring
  * it in a distro gives a user nothing they could not do with sed. */
 static int load_shares(void)

@@ -3,12 +3,13 @@
 # init with the host compiler, runs `relayd --unix SOCKET` and drives it with
 # tests/relay_client.py. Needs root (a session for another user) and python3.
 #
-#   guest-init/test-relay.sh [--musl] [TEST...]   all tests, or the named ones (e.g. t_concurrent);
-#                                                 --musl: the static musl build, as in the guest
-#   RELAY_CFLAGS="-fsanitize=address,undefined"   extra compiler flags (host gcc only)
+#   guest-init/tests/test-relay.sh [--musl] [TEST...]  all tests, or the named ones (e.g. t_concurrent);
+#                                                      --musl: the static musl build, as in the guest
+#   RELAY_CFLAGS="-fsanitize=address,undefined"        extra compiler flags (host gcc only)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../sources.sh"
 work=$(mktemp -d /tmp/jwsl-relay-test.XXXXXX)
 relayd_pid=
 cleanup() {
@@ -19,10 +20,10 @@ trap cleanup EXIT
 
 if [ "${1:-}" = "--musl" ]; then
   shift
-  musl-gcc -static -Os -Wall -Wextra -Werror -o "$work/init" "$here"/*.c
+  musl-gcc -static -Os "${guest_init_cflags[@]}" -o "$work/init" "${guest_init_sources[@]}"
 else
   # shellcheck disable=SC2086
-  gcc -O2 -Wall -Wextra -Werror ${RELAY_CFLAGS:-} -o "$work/init" "$here"/*.c
+  gcc -O2 "${guest_init_cflags[@]}" ${RELAY_CFLAGS:-} -o "$work/init" "${guest_init_sources[@]}"
 fi
 ln -s init "$work/relayd"
 "$work/relayd" --unix "$work/relay.sock" &
@@ -31,6 +32,6 @@ for _ in $(seq 100); do [ -S "$work/relay.sock" ] && break; sleep 0.05; done
 [ -S "$work/relay.sock" ] || { echo "relayd did not start"; echo "0 passed, 1 failed"; exit 1; }
 
 status=0
-python3 "$here/tests/relay_client.py" "$work/relay.sock" "$relayd_pid" "$@" || status=$?
+python3 "$here/relay_client.py" "$work/relay.sock" "$relayd_pid" "$@" || status=$?
 kill -0 "$relayd_pid" 2>/dev/null || { echo "relayd died"; status=1; }
 exit $status

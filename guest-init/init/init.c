@@ -25,12 +25,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "exec.h"
+#include "common/exec.h"
 #include "init.h"
-#include "net.h"
-#include "portd.h"
-#include "relayd.h"
-#include "protocol.h"
+#include "net/net.h"
+#include "ports/portd.h"
+#include "relayd/relayd.h"
+#include "protocol/protocol.h"
 
 #define MAX_ARGS 256
 

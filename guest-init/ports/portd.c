@@ -27,8 +27,8 @@
 #include <unistd.h>
 
 #include "portd.h"
-#include "ports_protocol.h"
-#include "sockets.h"
+#include "protocol/ports_protocol.h"
+#include "common/sockets.h"
 
 /* Netlink and inet_diag (linux/netlink.h, linux/sock_diag.h, linux/inet_diag.h): not on
  * musl-gcc's include path. */

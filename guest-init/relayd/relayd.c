@@ -36,12 +36,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "relay_protocol.h"
-#include "exec.h"
+#include "protocol/relay_protocol.h"
+#include "common/exec.h"
 #include "relayd.h"
-#include "sockets.h"
-#include "wslpath.h"
-#include "distro.h"
+#include "common/sockets.h"
+#include "wslpath/wslpath.h"
+#include "distro/distro.h"
 
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)

@@ -26,10 +26,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/mkdirs.h"
 #include "distro.h"
-#include "net.h"
-#include "share.h"
-#include "wslconf.h"
+#include "net/net.h"
+#include "share/share.h"
+#include "wslconf/wslconf.h"
 
 #define RUN_DIR "/run/jwsl/distros"
 
@@ -141,20 +142,6 @@ static int find_device(const char *device, char *out, size_t len)
         return 0;
     }
     return -1;
-}
-
-void distro_mkdirs(const char *path, mode_t mode)
-{
-    char buf[640];
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(buf, mode);
-            *p = '/';
-        }
-    }
-    mkdir(buf, mode);
 }
 
 /* A private /dev: tmpfs with the standard nodes, its own devpts, /dev/shm. */
@@ -349,7 +336,7 @@ static int start(const char *name, const char *device)
         return fail("no disk %s in the utility VM%s", device, 0);
     snprintf(dir, sizeof(dir), RUN_DIR "/%s", name);
     snprintf(root, sizeof(root), "%s/root", dir);
-    distro_mkdirs(root, 0700);
+    mkdirs(root, 0700);
     if (mount(dev, root, "ext4", MS_NOATIME, NULL) != 0) {
         int e = errno;
         rmdir(root);

@@ -5,7 +5,7 @@
  * Every message is a frame: an 8-byte header, little-endian
  *     u16 type, u16 flags (0), u32 payload length
  * followed by the payload. Payloads larger than JWSL_RELAY_MAX_PAYLOAD are a protocol error: the
- * receiver closes the connection. The Java side is dev.jwsl.cli.relay.RelayConstants;
+ * receiver closes the connection. The Java side is dev.jwsl.protocol.relay.RelayConstants;
  * RelayConstantsTest parses this file and checks the values agree.
  *
  * Session: the host sends CREATE first; the guest answers STARTED or ERROR. Then, in any order:

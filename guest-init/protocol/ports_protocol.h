@@ -1,12 +1,12 @@
 /* The localhost forwarding protocol between the host's service (PortForwarder) and the guest
- * init's jwsl-ports (portd.c).
+ * init's jwsl-ports (ports/portd.c).
  *
  * Transport: one vsock stream per request. The guest listens on JWSL_PORTS_PORT; the host reaches
  * it through the VMM's hybrid-vsock Unix socket ("CONNECT <port>\n" -> "OK ...\n"). Every stream
  * starts with a request from the host, JWSL_PORTS_REQUEST_SIZE bytes, little-endian:
  *     u16 kind, u16 port
  * A request of another kind (or WATCH with a port, or CONNECT to port 0), or none within 10 s,
- * ends the stream. The Java side is dev.jwsl.service.net.PortsConstants; PortsConstantsTest
+ * ends the stream. The Java side is dev.jwsl.protocol.ports.PortsConstants; PortsConstantsTest
  * parses this file and checks the values agree.
  *
  * WATCH (port 0): the guest streams events of JWSL_PORTS_EVENT_SIZE bytes, little-endian

@@ -21,9 +21,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "distro.h"
+#include "common/mkdirs.h"
+#include "common/vsock.h"
 #include "share.h"
-#include "vsock.h"
 
 #define SHARES_DIR "/run/jwsl/9p" /* not /run/jwsl/shares: that is the distro's wslpath table */
 #define SHARES_CONF "/run/jwsl/shares.conf"
@@ -65,7 +65,7 @@ static int mount_share(const char *name, const char *host, const char *source, c
     if (!name_ok(name) || host[0] != '/' || !text_ok(host, 1) || !text_ok(extra, 0) || strlen(host) >= 512)
         return fail(name, "bad share name, host path or options");
     snprintf(target, sizeof(target), SHARES_DIR "/%s", name);
-    distro_mkdirs(target, 0755);
+    mkdirs(target, 0755);
     if (is_mountpoint(target))
         return 0;
     /* access=user: each guest user attaches as itself, so a privileged server can give new files
@@ -166,7 +166,7 @@ void share_bind_all(struct vm_share *s, int n, const struct wslconf *conf)
         snprintf(target, sizeof(target), "%s%s%s", root, slash, s[i].name);
         snprintf(src, sizeof(src), "/proc/self/fd/%d", s[i].fd);
         if (conf->automount_enabled) {
-            distro_mkdirs(target, 0755);
+            mkdirs(target, 0755);
             if (mount(src, target, NULL, MS_BIND | MS_REC, NULL) == 0) {
                 /* always nosuid, nodev: host files must not become guest privileges */
                 mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | flags, NULL);
