@@ -41,7 +41,7 @@ class JwslVmmIT {
 
     @BeforeAll
     static void locateBuild() {
-        root = Path.of(System.getProperty("jwsl.root", "..")).toAbsolutePath().normalize();
+        root = Path.of(System.getProperty("jwsl.root", "../..")).toAbsolutePath().normalize();
         kernel = System.getProperty("jwsl.kernel", "");
         initrd = System.getProperty("jwsl.initrd", "");
         if (kernel.isEmpty() || initrd.isEmpty()) {

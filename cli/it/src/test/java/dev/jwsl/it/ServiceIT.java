@@ -38,7 +38,7 @@ class ServiceIT {
 
     @BeforeAll
     static void setUp() throws IOException {
-        root = Path.of(System.getProperty("jwsl.root", "..")).toAbsolutePath().normalize();
+        root = Path.of(System.getProperty("jwsl.root", "../..")).toAbsolutePath().normalize();
         Path base = Files.createTempDirectory("jwsl-service-it");
         Files.setPosixFilePermissions(base, PosixFilePermissions.fromString("rwxr-xr-x"));
         runtime = base.resolve("run");

@@ -31,7 +31,7 @@ final class WslHarness {
     private final long timeoutS;
 
     WslHarness(String name, long timeoutS) throws IOException {
-        root = Path.of(System.getProperty("jwsl.root", "..")).toAbsolutePath().normalize();
+        root = Path.of(System.getProperty("jwsl.root", "../..")).toAbsolutePath().normalize();
         kernel = System.getProperty("jwsl.kernel", "");
         initrd = System.getProperty("jwsl.initrd", "");
         if (kernel.isEmpty() || initrd.isEmpty()) {
