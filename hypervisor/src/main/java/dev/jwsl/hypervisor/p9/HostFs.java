@@ -1,9 +1,12 @@
 package dev.jwsl.hypervisor.p9;
 
+import dev.jwsl.hypervisor.sys.Downcall;
+import dev.jwsl.hypervisor.sys.Errno;
 import dev.jwsl.hypervisor.sys.LibC;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
@@ -38,17 +41,22 @@ final class HostFs {
     /** STATX_BASIC_STATS | STATX_BTIME. */
     private static final int STATX_MASK = 0x7ff | 0x800;
 
+    /** P9Error carries no stack trace: a failed lookup is routine, and the guest gets only errno. */
+    private static final Downcall.Failure FAILED = (call, errno) -> new P9Error(errno);
+
     private static MethodHandle link(String name, MemoryLayout ret, MemoryLayout... args) {
-        return LibC.linkCapturingErrno(name, FunctionDescriptor.of(ret, args), -1);
+        return Downcall.checked(name, FunctionDescriptor.of(ret, args), FAILED);
     }
 
-    private static final MethodHandle SYSCALL_OPENAT2 = LibC.linkCapturingErrno("syscall",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG), 1);
-    private static final MethodHandle OPEN = LibC.linkCapturingErrno("open",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), 2);
-    private static final MethodHandle OPENAT = LibC.linkCapturingErrno("openat",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), 3);
-    private static final MethodHandle CLOSE = link("close", JAVA_INT, JAVA_INT);
+    private static MethodHandle linkVariadic(String name, int firstVariadic, MemoryLayout ret, MemoryLayout... args) {
+        return Downcall.checked(name, FunctionDescriptor.of(ret, args), FAILED,
+                Linker.Option.firstVariadicArg(firstVariadic));
+    }
+
+    private static final MethodHandle SYSCALL_OPENAT2 =
+            linkVariadic("syscall", 1, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG);
+    private static final MethodHandle OPEN = linkVariadic("open", 2, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
+    private static final MethodHandle OPENAT = linkVariadic("openat", 3, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
     private static final MethodHandle STATX = link("statx", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS);
     private static final MethodHandle FSTATFS = link("fstatfs", JAVA_INT, JAVA_INT, ADDRESS);
     private static final MethodHandle GETDENTS64 = link("getdents64", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG);
@@ -68,15 +76,13 @@ final class HostFs {
     private static final MethodHandle UTIMENSAT = link("utimensat", JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT);
     private static final MethodHandle FSYNC = link("fsync", JAVA_INT, JAVA_INT);
     private static final MethodHandle FDATASYNC = link("fdatasync", JAVA_INT, JAVA_INT);
-    private static final MethodHandle FCNTL_PTR = LibC.linkCapturingErrno("fcntl",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), 2);
-    private static final MethodHandle FCNTL_INT = LibC.linkCapturingErrno("fcntl",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), 2);
+    private static final MethodHandle FCNTL_PTR = linkVariadic("fcntl", 2, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS);
+    private static final MethodHandle FCNTL_INT = linkVariadic("fcntl", 2, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT);
     private static final MethodHandle GETXATTR = link("getxattr", JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
     private static final MethodHandle LISTXATTR = link("listxattr", JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG);
     private static final MethodHandle SETXATTR = link("setxattr", JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT);
     private static final MethodHandle REMOVEXATTR = link("removexattr", JAVA_INT, ADDRESS, ADDRESS);
-    private static final MethodHandle GETEUID = link("geteuid", JAVA_INT);
+    private static final MethodHandle GETEUID = Downcall.plain("geteuid", FunctionDescriptor.of(JAVA_INT));
 
     /** What statx(2) says about a file. */
     record Stat(long dev, long ino, int mode, long nlink, int uid, int gid, long rdev, long size, long blksize,
@@ -95,15 +101,8 @@ final class HostFs {
     record StatFs(long type, long bsize, long blocks, long bfree, long bavail, long files, long ffree, long fsid,
                   long namelen) {}
 
-    private static long check(long result, MemorySegment state) {
-        if (result < 0) {
-            throw new P9Error(LibC.errno(state));
-        }
-        return result;
-    }
-
     private static RuntimeException rethrow(Throwable t) {
-        return LibC.rethrow(t);
+        return Downcall.rethrow(t);
     }
 
     /** The magic link to a descriptor the server holds, for calls that take only a path. */
@@ -117,8 +116,7 @@ final class HostFs {
             how.set(JAVA_LONG, 0, flags & 0xffffffffL);
             how.set(JAVA_LONG, 8, mode);
             how.set(JAVA_LONG, 16, resolve);
-            MemorySegment st = LibC.callState();
-            return (int) check((long) SYSCALL_OPENAT2.invokeExact(st, SYS_OPENAT2, (long) dirfd, a.allocateFrom(name), how, 24L), st);
+            return (int) (long) SYSCALL_OPENAT2.invokeExact(SYS_OPENAT2, (long) dirfd, a.allocateFrom(name), how, 24L);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -126,8 +124,7 @@ final class HostFs {
 
     static int open(String path, int flags, int mode) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = LibC.callState();
-            return (int) check((int) OPEN.invokeExact(st, a.allocateFrom(path), flags, mode), st);
+            return (int) OPEN.invokeExact(a.allocateFrom(path), flags, mode);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -136,8 +133,7 @@ final class HostFs {
     /** openat(2) of a checked single name (never a path). */
     static int openat(int dirfd, String name, int flags, int mode) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = LibC.callState();
-            return (int) check((int) OPENAT.invokeExact(st, dirfd, a.allocateFrom(name), flags, mode), st);
+            return (int) OPENAT.invokeExact(dirfd, a.allocateFrom(name), flags, mode);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -146,21 +142,15 @@ final class HostFs {
     /** A second descriptor for the same open file (F_DUPFD_CLOEXEC). */
     static int dup(int fd) {
         try {
-            MemorySegment st = LibC.callState();
-            return (int) check((int) FCNTL_INT.invokeExact(st, fd, 1030, 3), st);
+            return (int) FCNTL_INT.invokeExact(fd, 1030, 3);
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
     static void close(int fd) {
-        if (fd < 0) {
-            return;
-        }
-        try {
-            int ignored = (int) CLOSE.invokeExact(LibC.callState(), fd);
-        } catch (Throwable t) {
-            throw rethrow(t);
+        if (fd >= 0) {
+            LibC.close(fd);
         }
     }
 
@@ -168,8 +158,7 @@ final class HostFs {
     static Stat stat(int fd) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(256, 8);
-            MemorySegment st = LibC.callState();
-            check((int) STATX.invokeExact(st, fd, a.allocateFrom(""), AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MASK, buf), st);
+            int _ = (int) STATX.invokeExact(fd, a.allocateFrom(""), AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MASK, buf);
             // struct statx (include/uapi/linux/stat.h)
             long rdev = makedev(buf.get(JAVA_INT, 128), buf.get(JAVA_INT, 132));
             long dev = makedev(buf.get(JAVA_INT, 136), buf.get(JAVA_INT, 140));
@@ -193,8 +182,7 @@ final class HostFs {
     static StatFs statfs(int fd) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(120, 8);
-            MemorySegment st = LibC.callState();
-            check((int) FSTATFS.invokeExact(st, fd, buf), st);
+            int _ = (int) FSTATFS.invokeExact(fd, buf);
             return new StatFs(buf.get(JAVA_LONG, 0), buf.get(JAVA_LONG, 8), buf.get(JAVA_LONG, 16), buf.get(JAVA_LONG, 24),
                     buf.get(JAVA_LONG, 32), buf.get(JAVA_LONG, 40), buf.get(JAVA_LONG, 48), buf.get(JAVA_LONG, 56),
                     buf.get(JAVA_LONG, 64));
@@ -205,8 +193,7 @@ final class HostFs {
 
     static int getdents64(int fd, MemorySegment buf) {
         try {
-            MemorySegment st = LibC.callState();
-            return (int) check((long) GETDENTS64.invokeExact(st, fd, buf, buf.byteSize()), st);
+            return (int) (long) GETDENTS64.invokeExact(fd, buf, buf.byteSize());
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -214,8 +201,7 @@ final class HostFs {
 
     static long lseek(int fd, long offset, int whence) {
         try {
-            MemorySegment st = LibC.callState();
-            return check((long) LSEEK.invokeExact(st, fd, offset, whence), st);
+            return (long) LSEEK.invokeExact(fd, offset, whence);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -223,8 +209,7 @@ final class HostFs {
 
     static long pread(int fd, MemorySegment buf, long offset) {
         try {
-            MemorySegment st = LibC.callState();
-            return check((long) PREAD.invokeExact(st, fd, buf, buf.byteSize(), offset), st);
+            return (long) PREAD.invokeExact(fd, buf, buf.byteSize(), offset);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -232,8 +217,7 @@ final class HostFs {
 
     static long pwrite(int fd, MemorySegment buf, long offset) {
         try {
-            MemorySegment st = LibC.callState();
-            return check((long) PWRITE.invokeExact(st, fd, buf, buf.byteSize(), offset), st);
+            return (long) PWRITE.invokeExact(fd, buf, buf.byteSize(), offset);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -243,10 +227,9 @@ final class HostFs {
     static String readlink(int dirfd, String name) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(4097);
-            MemorySegment st = LibC.callState();
-            long n = check((long) READLINKAT.invokeExact(st, dirfd, a.allocateFrom(name), buf, 4097L), st);
+            long n = (long) READLINKAT.invokeExact(dirfd, a.allocateFrom(name), buf, 4097L);
             if (n > 4096) {
-                throw new P9Error(dev.jwsl.hypervisor.sys.Errno.ENAMETOOLONG);
+                throw new P9Error(Errno.ENAMETOOLONG);
             }
             return new String(buf.asSlice(0, n).toArray(JAVA_BYTE), StandardCharsets.UTF_8);
         } catch (Throwable t) {
@@ -256,8 +239,7 @@ final class HostFs {
 
     static void mkdirat(int dirfd, String name, int mode) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = LibC.callState();
-            check((int) MKDIRAT.invokeExact(st, dirfd, a.allocateFrom(name), mode), st);
+            int _ = (int) MKDIRAT.invokeExact(dirfd, a.allocateFrom(name), mode);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -265,8 +247,7 @@ final class HostFs {
 
     static void mknodat(int dirfd, String name, int mode, long dev) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = LibC.callState();
-            check((int) MKNODAT.invokeExact(st, dirfd, a.allocateFrom(name), mode, dev), st);
+            int _ = (int) MKNODAT.invokeExact(dirfd, a.allocateFrom(name), mode, dev);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -274,8 +255,7 @@ final class HostFs {
 
     static void symlinkat(String target, int dirfd, String name) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = LibC.callState();
-            check((int) SYMLINKAT.invokeExact(st, a.allocateFrom(target), dirfd, a.allocateFrom(name)), st);
+            int _ = (int) SYMLINKAT.invokeExact(a.allocateFrom(target), dirfd, a.allocateFrom(name));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -283,8 +263,7 @@ final class HostFs {
 
     static void linkat(int olddirfd, String oldpath, int newdirfd, String newname, int flags) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = LibC.callState();
-            check((int) LINKAT.invokeExact(st, olddirfd, a.allocateFrom(oldpath), newdirfd, a.allocateFrom(newname), flags), st);
+            int _ = (int) LINKAT.invokeExact(olddirfd, a.allocateFrom(oldpath), newdirfd, a.allocateFrom(newname), flags);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -292,8 +271,7 @@ final class HostFs {
 
     static void unlinkat(int dirfd, String name, int flags) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = LibC.callState();
-            check((int) UNLINKAT.invokeExact(st, dirfd, a.allocateFrom(name), flags), st);
+            int _ = (int) UNLINKAT.invokeExact(dirfd, a.allocateFrom(name), flags);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -301,8 +279,7 @@ final class HostFs {
 
     static void renameat(int olddirfd, String oldname, int newdirfd, String newname) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = LibC.callState();
-            check((int) RENAMEAT.invokeExact(st, olddirfd, a.allocateFrom(oldname), newdirfd, a.allocateFrom(newname)), st);
+            int _ = (int) RENAMEAT.invokeExact(olddirfd, a.allocateFrom(oldname), newdirfd, a.allocateFrom(newname));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -311,8 +288,7 @@ final class HostFs {
     /** fchownat on the file {@code fd} refers to itself (AT_EMPTY_PATH), never following a symlink. */
     static void chown(int fd, int uid, int gid) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = LibC.callState();
-            check((int) FCHOWNAT.invokeExact(st, fd, a.allocateFrom(""), uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW), st);
+            int _ = (int) FCHOWNAT.invokeExact(fd, a.allocateFrom(""), uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -320,8 +296,7 @@ final class HostFs {
 
     static void chmod(String path, int mode) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = LibC.callState();
-            check((int) CHMOD.invokeExact(st, a.allocateFrom(path), mode), st);
+            int _ = (int) CHMOD.invokeExact(a.allocateFrom(path), mode);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -329,8 +304,7 @@ final class HostFs {
 
     static void truncate(String path, long length) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = LibC.callState();
-            check((int) TRUNCATE.invokeExact(st, a.allocateFrom(path), length), st);
+            int _ = (int) TRUNCATE.invokeExact(a.allocateFrom(path), length);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -344,8 +318,7 @@ final class HostFs {
             times.set(JAVA_LONG, 8, atimeNsec);
             times.set(JAVA_LONG, 16, mtimeSec);
             times.set(JAVA_LONG, 24, mtimeNsec);
-            MemorySegment st = LibC.callState();
-            check((int) UTIMENSAT.invokeExact(st, dirfd, a.allocateFrom(path), times, flags), st);
+            int _ = (int) UTIMENSAT.invokeExact(dirfd, a.allocateFrom(path), times, flags);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -353,8 +326,7 @@ final class HostFs {
 
     static void fsync(int fd, boolean dataOnly) {
         try {
-            MemorySegment st = LibC.callState();
-            check(dataOnly ? (int) FDATASYNC.invokeExact(st, fd) : (int) FSYNC.invokeExact(st, fd), st);
+            int _ = dataOnly ? (int) FDATASYNC.invokeExact(fd) : (int) FSYNC.invokeExact(fd);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -372,8 +344,7 @@ final class HostFs {
             fl.set(JAVA_LONG, 8, lock.start());
             fl.set(JAVA_LONG, 16, lock.length());
             fl.set(JAVA_INT, 24, 0); // OFD locks require l_pid 0
-            MemorySegment st = LibC.callState();
-            check((int) FCNTL_PTR.invokeExact(st, fd, cmd, fl), st);
+            int _ = (int) FCNTL_PTR.invokeExact(fd, cmd, fl);
             return new Lock(fl.get(JAVA_SHORT, 0), fl.get(JAVA_LONG, 8), fl.get(JAVA_LONG, 16), fl.get(JAVA_INT, 24));
         } catch (Throwable t) {
             throw rethrow(t);
@@ -384,8 +355,7 @@ final class HostFs {
     static byte[] getxattr(String path, String name) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(65536);
-            MemorySegment st = LibC.callState();
-            long n = check((long) GETXATTR.invokeExact(st, a.allocateFrom(path), a.allocateFrom(name), buf, 65536L), st);
+            long n = (long) GETXATTR.invokeExact(a.allocateFrom(path), a.allocateFrom(name), buf, 65536L);
             return buf.asSlice(0, n).toArray(JAVA_BYTE);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -396,8 +366,7 @@ final class HostFs {
     static byte[] listxattr(String path) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(65536);
-            MemorySegment st = LibC.callState();
-            long n = check((long) LISTXATTR.invokeExact(st, a.allocateFrom(path), buf, 65536L), st);
+            long n = (long) LISTXATTR.invokeExact(a.allocateFrom(path), buf, 65536L);
             return buf.asSlice(0, n).toArray(JAVA_BYTE);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -408,8 +377,7 @@ final class HostFs {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(Math.max(1, value.length));
             MemorySegment.copy(value, 0, v, JAVA_BYTE, 0, value.length);
-            MemorySegment st = LibC.callState();
-            check((int) SETXATTR.invokeExact(st, a.allocateFrom(path), a.allocateFrom(name), v, (long) value.length, flags), st);
+            int _ = (int) SETXATTR.invokeExact(a.allocateFrom(path), a.allocateFrom(name), v, (long) value.length, flags);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -417,8 +385,7 @@ final class HostFs {
 
     static void removexattr(String path, String name) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = LibC.callState();
-            check((int) REMOVEXATTR.invokeExact(st, a.allocateFrom(path), a.allocateFrom(name)), st);
+            int _ = (int) REMOVEXATTR.invokeExact(a.allocateFrom(path), a.allocateFrom(name));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -426,7 +393,7 @@ final class HostFs {
 
     static int geteuid() {
         try {
-            return (int) GETEUID.invokeExact(LibC.callState());
+            return (int) GETEUID.invokeExact();
         } catch (Throwable t) {
             throw rethrow(t);
         }

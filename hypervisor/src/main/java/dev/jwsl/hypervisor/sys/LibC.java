@@ -3,79 +3,66 @@ package dev.jwsl.hypervisor.sys;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
-import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * Hand-written libc downcalls that capture errno.
- *
- * <p>N.B. jextract's generated functions cannot capture errno, and its {@code ioctl} is variadic;
- * every call here is linked with {@code Linker.Option.captureCallState("errno")} and, for the
- * variadic ones, an explicit layout for the argument after the fixed ones. Each failing call
- * becomes a {@link SysCallException} in exactly one place, {@link #check}.
+ * Hand-written libc calls, linked by {@link Downcall}: each failing call becomes a
+ * {@link SysCallException} naming the call and its errno.
  */
 public final class LibC {
-    private static final Linker LINKER = Linker.nativeLinker();
-    private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO =
-            CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    private static final Downcall.Failure FAILED = SysCallException::new;
+    private static final Linker.Option VARIADIC_AFTER_2 = Linker.Option.firstVariadicArg(2);
 
-    private static final MethodHandle IOCTL_LONG = downcall("ioctl",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), 2);
-    private static final MethodHandle IOCTL_PTR = downcall("ioctl",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), 2);
-    private static final MethodHandle OPEN = downcall("open",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), 2);
-    private static final MethodHandle CLOSE = downcall("close",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT), -1);
-    private static final MethodHandle MMAP = downcall("mmap",
-            FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG), -1);
-    private static final MethodHandle MUNMAP = downcall("munmap",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG), -1);
-    private static final MethodHandle MADVISE = downcall("madvise",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), -1);
-    private static final MethodHandle EVENTFD = downcall("eventfd",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), -1);
-    private static final MethodHandle READ = downcall("read",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), -1);
-    private static final MethodHandle WRITE = downcall("write",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), -1);
-    private static final MethodHandle PREAD = downcall("pread",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), -1);
-    private static final MethodHandle PWRITE = downcall("pwrite",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), -1);
-    private static final MethodHandle FDATASYNC = downcall("fdatasync",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT), -1);
-    private static final MethodHandle FALLOCATE = downcall("fallocate",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), -1);
-    private static final MethodHandle FLOCK = downcall("flock",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), -1);
-    private static final MethodHandle LSEEK = downcall("lseek",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT), -1);
-    private static final MethodHandle POLL = downcall("poll",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), -1);
-    private static final MethodHandle ISATTY = downcall("isatty",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT), -1);
-    private static final MethodHandle PTHREAD_SELF = downcall("pthread_self",
-            FunctionDescriptor.of(JAVA_LONG), -1);
-    private static final MethodHandle PTHREAD_KILL = downcall("pthread_kill",
-            FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT), -1);
-    private static final MethodHandle SIGACTION = downcall("sigaction",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), -1);
-    private static final MethodHandle TCGETATTR = downcall("tcgetattr",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), -1);
-    private static final MethodHandle TCSETATTR = downcall("tcsetattr",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), -1);
-    private static final MethodHandle CFMAKERAW = downcall("cfmakeraw",
-            FunctionDescriptor.ofVoid(ADDRESS), -1);
+    // The handles with a subject take one more, last, String argument: the call's name in a failure.
+    private static final MethodHandle IOCTL_LONG = Downcall.checkedWithSubject("ioctl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), FAILED, VARIADIC_AFTER_2);
+    private static final MethodHandle IOCTL_PTR = Downcall.checkedWithSubject("ioctl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), FAILED, VARIADIC_AFTER_2);
+    private static final MethodHandle OPEN = Downcall.checkedWithSubject("open",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), FAILED, VARIADIC_AFTER_2);
+    private static final MethodHandle MMAP = Downcall.checkedWithSubject("mmap",
+            FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG), FAILED);
+    private static final MethodHandle READ = Downcall.checkedWithSubject("read",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), FAILED);
+    private static final MethodHandle WRITE = Downcall.checkedWithSubject("write",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), FAILED);
+    private static final MethodHandle PREAD = Downcall.checkedWithSubject("pread",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), FAILED);
+    private static final MethodHandle PWRITE = Downcall.checkedWithSubject("pwrite",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), FAILED);
+    private static final MethodHandle FDATASYNC = Downcall.checkedWithSubject("fdatasync",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT), FAILED);
+    private static final MethodHandle FALLOCATE = Downcall.checkedWithSubject("fallocate",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), FAILED);
+    private static final MethodHandle FLOCK = Downcall.checkedWithSubject("flock",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), FAILED);
+    private static final MethodHandle LSEEK = Downcall.checkedWithSubject("lseek",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT), FAILED);
+    private static final MethodHandle SIGACTION = Downcall.checkedWithSubject("sigaction",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), FAILED);
+    private static final MethodHandle MUNMAP = Downcall.checked("munmap",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG), FAILED);
+    private static final MethodHandle MADVISE = Downcall.checked("madvise",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), FAILED);
+    private static final MethodHandle EVENTFD = Downcall.checked("eventfd",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), FAILED);
+    private static final MethodHandle TCGETATTR = Downcall.checked("tcgetattr",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), FAILED);
+    private static final MethodHandle TCSETATTR = Downcall.checked("tcsetattr",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), FAILED);
+    private static final MethodHandle POLL = Downcall.capturing("poll",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle CLOSE = Downcall.plain("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle ISATTY = Downcall.plain("isatty", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle PTHREAD_SELF = Downcall.plain("pthread_self", FunctionDescriptor.of(JAVA_LONG));
+    private static final MethodHandle PTHREAD_KILL = Downcall.plain("pthread_kill",
+            FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle CFMAKERAW = Downcall.plain("cfmakeraw", FunctionDescriptor.ofVoid(ADDRESS));
 
     /** sizeof(struct termios) in glibc on x86_64. */
     public static final int TERMIOS_SIZE = 60;
@@ -96,45 +83,18 @@ public final class LibC {
 
     private LibC() {}
 
-    private static MethodHandle downcall(String name, FunctionDescriptor fd, int firstVariadic) {
-        MemorySegment symbol = LINKER.defaultLookup().find(name)
-                .orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));
-        Linker.Option capture = Linker.Option.captureCallState("errno");
-        return firstVariadic < 0
-                ? LINKER.downcallHandle(symbol, fd, capture)
-                : LINKER.downcallHandle(symbol, fd, capture, Linker.Option.firstVariadicArg(firstVariadic));
-    }
-
-    /** One per thread: the captured-errno buffer lives as long as the thread. */
-    private static final ThreadLocal<MemorySegment> STATE =
-            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CALL_STATE));
-
-    private static long check(long result, String call, MemorySegment state) {
-        if (result == -1) {
-            throw new SysCallException(call, (int) ERRNO.get(state, 0L));
-        }
-        return result;
-    }
-
     /**
      * What a downcall's {@code Throwable} becomes: runtime exceptions and errors as they are,
      * anything else (there is nothing checked a downcall throws) wrapped.
      */
     public static RuntimeException rethrow(Throwable t) {
-        if (t instanceof RuntimeException r) {
-            return r;
-        }
-        if (t instanceof Error e) {
-            throw e;
-        }
-        return new IllegalStateException(t);
+        return Downcall.rethrow(t);
     }
 
     /** ioctl(2) with an integer argument (or none: pass 0). */
     public static int ioctl(int fd, long request, long arg, String name) {
-        MemorySegment state = STATE.get();
         try {
-            return (int) check((int) IOCTL_LONG.invokeExact(state, fd, request, arg), "ioctl(" + name + ")", state);
+            return (int) IOCTL_LONG.invokeExact(fd, request, arg, name);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -142,9 +102,8 @@ public final class LibC {
 
     /** ioctl(2) with a pointer argument. */
     public static int ioctl(int fd, long request, MemorySegment arg, String name) {
-        MemorySegment state = STATE.get();
         try {
-            return (int) check((int) IOCTL_PTR.invokeExact(state, fd, request, arg), "ioctl(" + name + ")", state);
+            return (int) IOCTL_PTR.invokeExact(fd, request, arg, name);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -152,10 +111,8 @@ public final class LibC {
 
     /** open(2); returns the fd. */
     public static int open(String path, int flags) {
-        MemorySegment state = STATE.get();
         try (Arena arena = Arena.ofConfined()) {
-            return (int) check((int) OPEN.invokeExact(state, arena.allocateFrom(path), flags, 0),
-                    "open(" + path + ")", state);
+            return (int) OPEN.invokeExact(arena.allocateFrom(path), flags, 0, path);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -164,7 +121,7 @@ public final class LibC {
     /** close(2); errors are not reported, as nothing can be done about them. */
     public static void close(int fd) {
         try {
-            int ignored = (int) CLOSE.invokeExact(STATE.get(), fd);
+            int _ = (int) CLOSE.invokeExact(fd);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -172,10 +129,8 @@ public final class LibC {
 
     /** mmap(2) of {@code length} bytes; the returned segment has that length. */
     public static MemorySegment mmap(long length, int prot, int flags, int fd, long offset, String what) {
-        MemorySegment state = STATE.get();
         try {
-            MemorySegment p = (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, length, prot, flags, fd, offset);
-            check(p.address(), "mmap(" + what + ")", state);
+            MemorySegment p = (MemorySegment) MMAP.invokeExact(MemorySegment.NULL, length, prot, flags, fd, offset, what);
             // SAFETY: mmap returned a mapping of exactly `length` bytes at p.
             return p.reinterpret(length);
         } catch (Throwable t) {
@@ -185,9 +140,8 @@ public final class LibC {
 
     /** munmap(2) of a segment returned by {@link #mmap}. */
     public static void munmap(MemorySegment mapping) {
-        MemorySegment state = STATE.get();
         try {
-            check((int) MUNMAP.invokeExact(state, mapping, mapping.byteSize()), "munmap", state);
+            int _ = (int) MUNMAP.invokeExact(mapping, mapping.byteSize());
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -195,9 +149,8 @@ public final class LibC {
 
     /** madvise(2) on part of a mapping. */
     public static void madvise(MemorySegment range, int advice) {
-        MemorySegment state = STATE.get();
         try {
-            check((int) MADVISE.invokeExact(state, range, range.byteSize(), advice), "madvise", state);
+            int _ = (int) MADVISE.invokeExact(range, range.byteSize(), advice);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -205,9 +158,8 @@ public final class LibC {
 
     /** eventfd(2). */
     public static int eventfd(int initval, int flags) {
-        MemorySegment state = STATE.get();
         try {
-            return (int) check((int) EVENTFD.invokeExact(state, initval, flags), "eventfd", state);
+            return (int) EVENTFD.invokeExact(initval, flags);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -223,23 +175,26 @@ public final class LibC {
      * timeout, and 0 if a signal interrupted the wait (EINTR is not an error to the caller).
      */
     public static int poll(MemorySegment fds, int count, int timeoutMs) {
-        MemorySegment state = STATE.get();
+        int n;
         try {
-            int n = (int) POLL.invokeExact(state, fds, (long) count, timeoutMs);
-            if (n == -1 && (int) ERRNO.get(state, 0L) == Errno.EINTR) {
-                return 0;
-            }
-            return (int) check(n, "poll", state);
+            n = (int) POLL.invokeExact(fds, (long) count, timeoutMs);
         } catch (Throwable t) {
             throw rethrow(t);
         }
+        if (n != -1) {
+            return n;
+        }
+        int errno = Downcall.errno();
+        if (errno == Errno.EINTR) {
+            return 0;
+        }
+        throw new SysCallException("poll", errno);
     }
 
     /** read(2) into {@code buf}; returns the count, 0 at end of file. */
     public static long read(int fd, MemorySegment buf, String what) {
-        MemorySegment state = STATE.get();
         try {
-            return check((long) READ.invokeExact(state, fd, buf, buf.byteSize()), "read(" + what + ")", state);
+            return (long) READ.invokeExact(fd, buf, buf.byteSize(), what);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -247,9 +202,8 @@ public final class LibC {
 
     /** write(2) of {@code buf}; returns the count written. */
     public static long write(int fd, MemorySegment buf, String what) {
-        MemorySegment state = STATE.get();
         try {
-            return check((long) WRITE.invokeExact(state, fd, buf, buf.byteSize()), "write(" + what + ")", state);
+            return (long) WRITE.invokeExact(fd, buf, buf.byteSize(), what);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -257,9 +211,8 @@ public final class LibC {
 
     /** pread(2) into {@code buf} from file offset {@code offset}; returns the count, 0 at end of file. */
     public static long pread(int fd, MemorySegment buf, long offset, String what) {
-        MemorySegment state = STATE.get();
         try {
-            return check((long) PREAD.invokeExact(state, fd, buf, buf.byteSize(), offset), "pread(" + what + ")", state);
+            return (long) PREAD.invokeExact(fd, buf, buf.byteSize(), offset, what);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -267,9 +220,8 @@ public final class LibC {
 
     /** pwrite(2) of {@code buf} at file offset {@code offset}; returns the count written. */
     public static long pwrite(int fd, MemorySegment buf, long offset, String what) {
-        MemorySegment state = STATE.get();
         try {
-            return check((long) PWRITE.invokeExact(state, fd, buf, buf.byteSize(), offset), "pwrite(" + what + ")", state);
+            return (long) PWRITE.invokeExact(fd, buf, buf.byteSize(), offset, what);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -277,9 +229,8 @@ public final class LibC {
 
     /** fdatasync(2). */
     public static void fdatasync(int fd, String what) {
-        MemorySegment state = STATE.get();
         try {
-            check((int) FDATASYNC.invokeExact(state, fd), "fdatasync(" + what + ")", state);
+            int _ = (int) FDATASYNC.invokeExact(fd, what);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -287,9 +238,8 @@ public final class LibC {
 
     /** fallocate(2). */
     public static void fallocate(int fd, int mode, long offset, long length, String what) {
-        MemorySegment state = STATE.get();
         try {
-            check((int) FALLOCATE.invokeExact(state, fd, mode, offset, length), "fallocate(" + what + ")", state);
+            int _ = (int) FALLOCATE.invokeExact(fd, mode, offset, length, what);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -297,9 +247,8 @@ public final class LibC {
 
     /** flock(2). */
     public static void flock(int fd, int operation, String what) {
-        MemorySegment state = STATE.get();
         try {
-            check((int) FLOCK.invokeExact(state, fd, operation), "flock(" + what + ")", state);
+            int _ = (int) FLOCK.invokeExact(fd, operation, what);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -307,9 +256,8 @@ public final class LibC {
 
     /** The size of the file behind {@code fd} (lseek to its end). */
     public static long size(int fd, String what) {
-        MemorySegment state = STATE.get();
         try {
-            return check((long) LSEEK.invokeExact(state, fd, 0L, 2), "lseek(" + what + ")", state);
+            return (long) LSEEK.invokeExact(fd, 0L, 2, what);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -318,7 +266,7 @@ public final class LibC {
     /** isatty(3). */
     public static boolean isatty(int fd) {
         try {
-            return (int) ISATTY.invokeExact(STATE.get(), fd) == 1;
+            return (int) ISATTY.invokeExact(fd) == 1;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -327,7 +275,7 @@ public final class LibC {
     /** pthread_self(3) of the calling thread. */
     public static long pthreadSelf() {
         try {
-            return (long) PTHREAD_SELF.invokeExact(STATE.get());
+            return (long) PTHREAD_SELF.invokeExact();
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -336,7 +284,7 @@ public final class LibC {
     /** pthread_kill(3); returns the error number (0 on success), as pthread calls do. */
     public static int pthreadKill(long thread, int signal) {
         try {
-            return (int) PTHREAD_KILL.invokeExact(STATE.get(), thread, signal);
+            return (int) PTHREAD_KILL.invokeExact(thread, signal);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -345,11 +293,10 @@ public final class LibC {
     /** sigaction(2): install {@code handler} for {@code signal}, no flags (so blocking calls see EINTR). */
     public static void sigaction(int signal, MemorySegment handler) {
         // struct sigaction on x86_64 glibc: handler(8), sa_mask(128), sa_flags(4)+pad(4), sa_restorer(8)
-        MemorySegment state = STATE.get();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment act = arena.allocate(152, 8);
             act.set(ADDRESS, 0, handler);
-            check((int) SIGACTION.invokeExact(state, signal, act, MemorySegment.NULL), "sigaction(" + signal + ")", state);
+            int _ = (int) SIGACTION.invokeExact(signal, act, MemorySegment.NULL, Integer.toString(signal));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -357,9 +304,8 @@ public final class LibC {
 
     /** tcgetattr(3) into a {@link #TERMIOS_SIZE}-byte buffer. */
     public static void tcgetattr(int fd, MemorySegment termios) {
-        MemorySegment state = STATE.get();
         try {
-            check((int) TCGETATTR.invokeExact(state, fd, termios), "tcgetattr", state);
+            int _ = (int) TCGETATTR.invokeExact(fd, termios);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -367,9 +313,8 @@ public final class LibC {
 
     /** tcsetattr(3) with TCSADRAIN. */
     public static void tcsetattr(int fd, MemorySegment termios) {
-        MemorySegment state = STATE.get();
         try {
-            check((int) TCSETATTR.invokeExact(state, fd, TCSADRAIN, termios), "tcsetattr", state);
+            int _ = (int) TCSETATTR.invokeExact(fd, TCSADRAIN, termios);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -378,34 +323,15 @@ public final class LibC {
     /** cfmakeraw(3): no echo, no line editing, no signals from keys, 8-bit clean, no output processing. */
     public static void cfmakeraw(MemorySegment termios) {
         try {
-            CFMAKERAW.invokeExact(STATE.get(), termios);
+            CFMAKERAW.invokeExact(termios);
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
-    /**
-     * Links libc function {@code name} with errno capture, for a package that maps errno its own
-     * way (the 9P server answers it to the guest instead of throwing {@link SysCallException}).
-     * The handle's first argument is {@link #callState()}; read errno with {@link #errno}.
-     */
-    public static MethodHandle linkCapturingErrno(String name, FunctionDescriptor descriptor, int firstVariadic) {
-        return downcall(name, descriptor, firstVariadic);
-    }
-
-    /** This thread's captured-call-state buffer, the first argument of every errno-capturing handle. */
-    public static MemorySegment callState() {
-        return STATE.get();
-    }
-
-    /** The errno a call captured into {@code state}. */
-    public static int errno(MemorySegment state) {
-        return (int) ERRNO.get(state, 0L);
-    }
-
     /** The address of a libc function, for use as a native callback. */
     public static MemorySegment symbol(String name) {
-        return LINKER.defaultLookup().find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));
+        return Downcall.symbol(name);
     }
 
 }
