@@ -51,23 +51,12 @@ public final class LibC {
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), FAILED);
     private static final MethodHandle EVENTFD = Downcall.checked("eventfd",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), FAILED);
-    private static final MethodHandle TCGETATTR = Downcall.checked("tcgetattr",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), FAILED);
-    private static final MethodHandle TCSETATTR = Downcall.checked("tcsetattr",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), FAILED);
     private static final MethodHandle POLL = Downcall.capturing("poll",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle CLOSE = Downcall.plain("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle ISATTY = Downcall.plain("isatty", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle PTHREAD_SELF = Downcall.plain("pthread_self", FunctionDescriptor.of(JAVA_LONG));
     private static final MethodHandle PTHREAD_KILL = Downcall.plain("pthread_kill",
             FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle CFMAKERAW = Downcall.plain("cfmakeraw", FunctionDescriptor.ofVoid(ADDRESS));
-
-    /** sizeof(struct termios) in glibc on x86_64. */
-    public static final int TERMIOS_SIZE = 60;
-    /** tcsetattr(3) action: apply once queued output is written, keep pending input. */
-    public static final int TCSADRAIN = 1;
 
     /** open(2) flags and mmap(2) constants used by jwsl (asm-generic/fcntl.h, mman-common.h). */
     public static final int O_RDONLY = 0, O_RDWR = 2, O_CLOEXEC = 0x80000;
@@ -263,15 +252,6 @@ public final class LibC {
         }
     }
 
-    /** isatty(3). */
-    public static boolean isatty(int fd) {
-        try {
-            return (int) ISATTY.invokeExact(fd) == 1;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
     /** pthread_self(3) of the calling thread. */
     public static long pthreadSelf() {
         try {
@@ -297,33 +277,6 @@ public final class LibC {
             MemorySegment act = arena.allocate(152, 8);
             act.set(ADDRESS, 0, handler);
             int _ = (int) SIGACTION.invokeExact(signal, act, MemorySegment.NULL, Integer.toString(signal));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    /** tcgetattr(3) into a {@link #TERMIOS_SIZE}-byte buffer. */
-    public static void tcgetattr(int fd, MemorySegment termios) {
-        try {
-            int _ = (int) TCGETATTR.invokeExact(fd, termios);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    /** tcsetattr(3) with TCSADRAIN. */
-    public static void tcsetattr(int fd, MemorySegment termios) {
-        try {
-            int _ = (int) TCSETATTR.invokeExact(fd, TCSADRAIN, termios);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    /** cfmakeraw(3): no echo, no line editing, no signals from keys, 8-bit clean, no output processing. */
-    public static void cfmakeraw(MemorySegment termios) {
-        try {
-            CFMAKERAW.invokeExact(termios);
         } catch (Throwable t) {
             throw rethrow(t);
         }
