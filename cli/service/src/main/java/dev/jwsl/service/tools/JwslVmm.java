@@ -42,20 +42,8 @@ public final class JwslVmm implements Callable<Integer> {
     Path initrd = envPath("JWSL_INITRD");
 
     @Option(names = "--memory", paramLabel = "SIZE", description = "guest RAM, e.g. 512M or 2G (default: ${DEFAULT-VALUE})",
-            converter = MemorySize.class, defaultValue = "512M")
-    long memory;
-
-    /** A bad size is a usage error that says what was wrong. */
-    static final class MemorySize implements CommandLine.ITypeConverter<Long> {
-        @Override
-        public Long convert(String value) {
-            try {
-                return ByteSize.parse(value);
-            } catch (IllegalArgumentException e) {
-                throw new CommandLine.TypeConversionException(e.getMessage());
-            }
-        }
-    }
+            defaultValue = "512M")
+    String memory;
 
     @Option(names = "--cpus", paramLabel = "N", description = "vCPUs (default: ${DEFAULT-VALUE})", defaultValue = "2")
     int cpus;
@@ -127,7 +115,13 @@ public final class JwslVmm implements Callable<Integer> {
             }
             p9.add(new VmConfig.FileShare(s.substring(0, eq), dir));
         }
-        VmConfig config = new VmConfig(kernel, initramfs, cmdline, memory, cpus, console).withDisks(blk).withShares(p9)
+        long memoryBytes;
+        try {
+            memoryBytes = ByteSize.parse(memory);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(new CommandLine(this), "--memory: " + e.getMessage());
+        }
+        VmConfig config = new VmConfig(kernel, initramfs, cmdline, memoryBytes, cpus, console).withDisks(blk).withShares(p9)
                 .withNetwork(net ? new NetConfig() : null);
         Path vsockDir = null;
         try {
