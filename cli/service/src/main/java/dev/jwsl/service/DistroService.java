@@ -5,15 +5,9 @@ import dev.jwsl.service.distro.Distro;
 import dev.jwsl.service.distro.DistroRegistry;
 import dev.jwsl.service.distro.RootfsArchive;
 import dev.jwsl.protocol.JwslMessage;
-import org.tukaani.xz.LZMA2Options;
-import org.tukaani.xz.XZOutputStream;
 
-import java.io.BufferedOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.io.RandomAccessFile;
-import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,9 +24,6 @@ import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-import java.util.zip.GZIPOutputStream;
 
 /**
  * The service proper: distros on ext4 disks in the one utility VM. The host keeps the registry
@@ -47,8 +38,6 @@ final class DistroService implements JwslService {
     private static final System.Logger LOG = System.getLogger(DistroService.class.getName());
     static final String IMAGE_NAME = "ext4.img";
     private static final String PARTIAL_SUFFIX = ".importing";
-    /** GNU tar's --totals line. */
-    private static final Pattern TAR_TOTAL = Pattern.compile("Total bytes written: (\\d+)");
 
     /** $1 name, $2 slot, then NAME HOSTPATH SOURCE OPTIONS per host share (mounted once per VM). */
     private static final String START_SCRIPT = """
@@ -63,43 +52,6 @@ final class DistroService implements JwslService {
     private static final String STOP_SCRIPT = """
             exec /init jwsl-distro stop "$1"
             """;
-    /** $1 target slot, $2 source slot, $3 name, $4 archive bytes, $5 tar's decompression flag. */
-    private static final String IMPORT_SCRIPT = """
-            tools
-            t=$(disk "$1") || exit 1
-            s=$(disk "$2") || exit 1
-            $T/bin/mke2fs -q -F -t ext4 -E lazy_itable_init=1,lazy_journal_init=1,nodiscard \\
-              -L "$(echo "$3" | cut -c1-16)" "$t" || die "formatting the new disk failed"
-            m=/run/jwsl/import/$3
-            mkdir -p "$m" && mount -t ext4 "$t" "$m" || die "cannot mount the new disk"
-            head -c "$4" "$s" | $T/bin/tar -x -p --xattrs --xattrs-include='*' --acls --numeric-owner -C "$m" -f - $5
-            st=$?
-            umount "$m" || st=1
-            rmdir "$m"
-            exit $st
-            """;
-    /** $1 distro slot, $2 scratch slot, $3 name. */
-    private static final String EXPORT_SCRIPT = """
-            tools
-            d=$(disk "$1") || exit 1
-            x=$(disk "$2") || exit 1
-            m=/run/jwsl/export/$3
-            mkdir -p "$m" && mount -t ext4 -o ro "$d" "$m" || die "cannot mount the disk of $3"
-            cd "$m" && $T/bin/tar -c -p --xattrs --xattrs-include='*' --acls --numeric-owner --sparse --totals \\
-              -f "$x" . 2>/tmp/export.err
-            st=$?
-            cd /
-            umount "$m"; rmdir "$m"; sync
-            cat /tmp/export.err >&2
-            exit $st
-            """;
-    /** $1 slot, $2 name, $3 new size in KiB. */
-    private static final String RESIZE_SCRIPT = """
-            tools
-            d=$(disk "$1") || exit 1
-            $T/bin/e2fsck -f -p "$d" >&2; [ $? -le 1 ] || die "the file system of $2 has errors: repair it first"
-            $T/bin/resize2fs "$d" "$3"K >/dev/null || die "resizing the file system of $2 failed"
-            """;
 
     /** A distro started in boot {@code generation} of the VM, its disk in slot {@code serial}. */
     private record Running(String serial, int generation, String wslConfUser) {}
@@ -110,11 +62,13 @@ final class DistroService implements JwslService {
     private final Map<String, ReentrantLock> locks = new ConcurrentHashMap<>();
     private final Map<String, Running> running = new ConcurrentHashMap<>();
     private final Set<String> importing = new HashSet<>();
+    private final DistroDisks disks;
 
     DistroService(DistroRegistry registry, UtilityVm vm, long defaultDiskBytes) {
         this.registry = registry;
         this.vm = vm;
         this.defaultDiskBytes = defaultDiskBytes;
+        this.disks = new DistroDisks(vm);
         vm.onIdle(this::idleStop);
     }
 
@@ -368,7 +322,7 @@ final class DistroService implements JwslService {
             try (RandomAccessFile f = new RandomAccessFile(partial.toFile(), "rw")) {
                 f.setLength(disk); // sparse: the host pays for what the guest writes
             }
-            unpack(name, partial, archive, size, scan, progress);
+            disks.unpack(name, partial, archive, size, scan, progress);
             try (FileChannel ch = FileChannel.open(partial, StandardOpenOption.WRITE)) {
                 ch.force(true);
             }
@@ -386,47 +340,6 @@ final class DistroService implements JwslService {
         }
     }
 
-    private void unpack(String name, Path image, Path archive, long archiveBytes, RootfsArchive.Scan scan,
-                        Progress progress) throws IOException, InterruptedException {
-        try (UtilityVm.Hold hold = vm.hold()) {
-            String target = vm.attach(image, false, hold.generation(), "import " + name);
-            try {
-                String source = vm.attach(archive, true, hold.generation(), "import source " + name);
-                try {
-                    progress.report("unpacking", 0, archiveBytes);
-                    // The guest reads the archive from its disk: what it has read is how far it got.
-                    Thread watcher = Thread.ofVirtual().start(() -> {
-                        try {
-                            while (true) {
-                                Thread.sleep(200);
-                                long done = Math.min(vm.bytesRead(source, hold.generation()), archiveBytes);
-                                progress.report("unpacking", done, archiveBytes);
-                            }
-                        } catch (InterruptedException e) {
-                            // the unpack finished
-                        }
-                    });
-                    GuestShell.Result res;
-                    try {
-                        res = hold.shell().run(IMPORT_SCRIPT, target, source, name, Long.toString(archiveBytes),
-                                scan.compression().tarFlag());
-                    } finally {
-                        watcher.interrupt();
-                        watcher.join();
-                    }
-                    if (!res.ok()) {
-                        throw new IOException("importing " + name + " failed: " + res.error());
-                    }
-                    progress.report("unpacking", archiveBytes, archiveBytes);
-                } finally {
-                    vm.detach(source, hold.generation());
-                }
-            } finally {
-                vm.detach(target, hold.generation());
-            }
-        }
-    }
-
     @Override
     public void importInPlace(String name, Path image) throws IOException {
         reserve(name);
@@ -438,26 +351,10 @@ final class DistroService implements JwslService {
             if (registry.imageInUse(abs)) {
                 throw new IllegalArgumentException(abs + " is already the disk of a registered distribution");
             }
-            checkExt4(abs);
+            DistroDisks.checkExt4(abs);
             registry.add(new Distro(name, UUID.randomUUID().toString(), abs.getParent(), abs, "", 2));
         } finally {
             unreserve(name);
-        }
-    }
-
-    /** The ext2/3/4 superblock magic 0xEF53 at byte 1080, and a size the block device can use. */
-    static void checkExt4(Path image) throws IOException {
-        long size = Files.size(image);
-        byte[] magic = new byte[2];
-        try (FileChannel ch = FileChannel.open(image, StandardOpenOption.READ)) {
-            java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(magic);
-            ch.read(b, 1080);
-        }
-        if (size < 2048 || (magic[0] & 0xff) != 0x53 || (magic[1] & 0xff) != 0xef) {
-            throw new IllegalArgumentException(image + " is not an ext4 image");
-        }
-        if (size % 512 != 0) {
-            throw new IllegalArgumentException(image + " is not a whole number of 512-byte sectors");
         }
     }
 
@@ -479,94 +376,18 @@ final class DistroService implements JwslService {
         Path scratch = d.installDir().resolve(".export." + UUID.randomUUID() + ".tar");
         try {
             stop(d.name()); // a consistent file system: nothing writes while it is read
-            long allocated = allocatedBytes(d.image());
+            long allocated = DistroDisks.allocatedBytes(d.image());
             try (RandomAccessFile f = new RandomAccessFile(scratch.toFile(), "rw")) {
                 // Sparse and generous: tar adds headers and padding to what the disk holds.
                 f.setLength(((allocated * 2 + (256L << 20)) + 511) / 512 * 512);
             }
-            long tarBytes;
-            try (UtilityVm.Hold hold = vm.hold()) {
-                String disk = vm.attach(d.image(), false, hold.generation(), "export " + d.name());
-                try {
-                    String target = vm.attach(scratch, false, hold.generation(), "export scratch " + d.name());
-                    try {
-                        progress.report("packing", 0, allocated);
-                        GuestShell.Result res = hold.shell().run(EXPORT_SCRIPT, disk, target, d.name());
-                        Matcher m = TAR_TOTAL.matcher(res.stderr());
-                        if (!res.ok() || !m.find()) {
-                            throw new IOException("exporting " + d.name() + " failed: " + res.error());
-                        }
-                        tarBytes = Long.parseLong(m.group(1));
-                    } finally {
-                        vm.detach(target, hold.generation());
-                    }
-                } finally {
-                    vm.detach(disk, hold.generation());
-                }
-            }
-            writeExport(scratch, tarBytes, out, format, progress);
+            progress.report("packing", 0, allocated);
+            long tarBytes = disks.pack(d, scratch);
+            DistroDisks.writeExport(scratch, tarBytes, out, format, progress);
         } finally {
             Files.deleteIfExists(scratch);
             lock.unlock();
         }
-    }
-
-    /** Copies the first {@code tarBytes} of {@code scratch} to {@code out}, compressed, crash-safely. */
-    private static void writeExport(Path scratch, long tarBytes, Path out, String format, Progress progress)
-            throws IOException {
-        Path tmp = out.resolveSibling("." + out.getFileName() + ".partial");
-        try {
-            try (FileChannel dst = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                    StandardOpenOption.TRUNCATE_EXISTING)) {
-                try (InputStream in = Channels.newInputStream(FileChannel.open(scratch, StandardOpenOption.READ));
-                     OutputStream raw = new BufferedOutputStream(Channels.newOutputStream(dst), 1 << 16);
-                     OutputStream z = switch (format) {
-                         case "tar.gz" -> new GZIPOutputStream(raw, 1 << 16);
-                         case "tar.xz" -> new XZOutputStream(raw, new LZMA2Options(6));
-                         default -> raw;
-                     }) {
-                    byte[] buf = new byte[1 << 16];
-                    long left = tarBytes;
-                    while (left > 0) {
-                        int n = in.read(buf, 0, (int) Math.min(buf.length, left));
-                        if (n < 0) {
-                            throw new IOException("the export was cut short");
-                        }
-                        z.write(buf, 0, n);
-                        left -= n;
-                        progress.report("writing", tarBytes - left, tarBytes);
-                    }
-                    z.flush();
-                    if (z instanceof GZIPOutputStream g) {
-                        g.finish();
-                    } else if (z instanceof XZOutputStream x) {
-                        x.finish();
-                    }
-                    raw.flush();
-                    dst.force(true);
-                }
-            }
-            Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            DistroRegistry.fsyncDirectory(out.getParent());
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
-    }
-
-    /** Bytes the (sparse) image occupies on the host: an upper bound of what its file system holds. */
-    private static long allocatedBytes(Path image) throws IOException {
-        try {
-            Process p = new ProcessBuilder("stat", "-c", "%b %B", image.toString()).redirectErrorStream(true).start();
-            String[] out = new String(p.getInputStream().readAllBytes()).strip().split(" ");
-            if (p.waitFor() == 0 && out.length == 2) {
-                return Long.parseLong(out[0]) * Long.parseLong(out[1]);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } catch (NumberFormatException ignored) {
-            // fall back to the apparent size
-        }
-        return Files.size(image);
     }
 
     // ---- manage ----
@@ -606,17 +427,7 @@ final class DistroService implements JwslService {
                     f.setLength(bytes);
                 }
             }
-            try (UtilityVm.Hold hold = vm.hold()) {
-                String serial = vm.attach(d.image(), false, hold.generation(), "resize " + d.name());
-                try {
-                    GuestShell.Result res = hold.shell().run(RESIZE_SCRIPT, serial, d.name(), Long.toString(bytes >> 10));
-                    if (!res.ok()) {
-                        throw new IOException(res.error());
-                    }
-                } finally {
-                    vm.detach(serial, hold.generation());
-                }
-            }
+            disks.resizeFileSystem(d, bytes);
             if (bytes < old) {
                 try (RandomAccessFile f = new RandomAccessFile(d.image().toFile(), "rw")) {
                     f.setLength(bytes); // the file system now ends before the cut
