@@ -1,5 +1,7 @@
 package dev.jwsl.hypervisor.p9;
 
+import dev.jwsl.hypervisor.sys.Errno;
+
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -121,6 +123,29 @@ public final class P9Server implements AutoCloseable {
         int index = devices.computeIfAbsent(dev, d -> nextDevice.getAndIncrement());
         long low = ino < (1L << 48) && ino >= 0 ? ino : (ino ^ (ino >>> 48)) & ((1L << 48) - 1);
         return ((long) (index & 0xffff) << 48) | low;
+    }
+
+    /** The qid of the file {@code st} describes. */
+    Qid qid(HostFs.Stat st) {
+        byte type = switch (st.type()) {
+            case HostFs.S_IFDIR -> P9Constants.QTDIR;
+            case HostFs.S_IFLNK -> P9Constants.QTSYMLINK;
+            default -> P9Constants.QTFILE;
+        };
+        return new Qid(type, 0, qidPath(st.dev(), st.ino()));
+    }
+
+    /** Gives a new file to the creating user and the group the client asked for, where the host allows. */
+    void own(int fd, Fid creator, int gid) {
+        int uid = privileged && creator.uid != -1 ? creator.uid : -1;
+        try {
+            HostFs.chown(fd, uid, gid);
+        } catch (P9Error e) {
+            if (e.errno() != Errno.EPERM) {
+                throw e;
+            }
+            // an unprivileged server keeps the host user's ownership, as WSL's drvfs does
+        }
     }
 
     void internalError() {
