@@ -29,6 +29,7 @@ record AttrRequests(P9Server server, FidTable fids) {
         if (f.pathFd < 0) {
             throw new P9Error(Errno.EBADF);
         }
+        Confinement.inside(f);
         if ((valid & ATTR_MODE) != 0) {
             if (f.isSymlink()) {
                 throw new P9Error(Errno.EOPNOTSUPP);

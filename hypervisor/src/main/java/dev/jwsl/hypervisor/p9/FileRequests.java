@@ -35,6 +35,7 @@ record FileRequests(P9Server server, FidTable fids) {
         if (f.isSymlink()) {
             throw new P9Error(Errno.ELOOP);
         }
+        Confinement.inside(f);
         HostFs.Stat st = HostFs.stat(f.pathFd);
         if (st.type() != HostFs.S_IFREG && st.type() != HostFs.S_IFDIR) {
             // the client opens fifos and devices as its own special inodes, never through the server

@@ -18,6 +18,8 @@ record LinkRequests(FidTable fids) {
         if (target.isDirectory()) {
             throw new P9Error(Errno.EPERM);
         }
+        Confinement.sameShare(dir, target);
+        Confinement.inside(target);
         try {
             HostFs.linkat(target.pathFd, "", dir.pathFd, name, HostFs.AT_EMPTY_PATH);
         } catch (P9Error e) {
@@ -37,7 +39,8 @@ record LinkRequests(FidTable fids) {
         if (f.pathFd < 0) {
             throw new P9Error(Errno.EBADF);
         }
-        Confinement.Located at = Confinement.locate(f);
+        Confinement.sameShare(f, to);
+        Confinement.Located at = located(f);
         try {
             HostFs.renameat(at.parentFd(), at.name(), to.pathFd, name);
         } finally {
@@ -50,6 +53,7 @@ record LinkRequests(FidTable fids) {
         String oldName = Confinement.name(in.str());
         Fid to = Confinement.directory(fids.use(in.u32(), held));
         String newName = Confinement.name(in.str());
+        Confinement.sameShare(from, to);
         HostFs.renameat(from.pathFd, oldName, to.pathFd, newName);
     }
 
@@ -66,7 +70,7 @@ record LinkRequests(FidTable fids) {
             if (f.pathFd < 0) {
                 throw new P9Error(Errno.EBADF);
             }
-            Confinement.Located at = Confinement.locate(f);
+            Confinement.Located at = located(f);
             try {
                 HostFs.unlinkat(at.parentFd(), at.name(), f.isDirectory() ? AT_REMOVEDIR : 0);
             } finally {
@@ -75,5 +79,14 @@ record LinkRequests(FidTable fids) {
         } finally {
             f.release(); // Tremove clunks the fid even when the removal fails
         }
+    }
+
+    /** Where a fid's file is, to rename or remove it by name; the share root has no name to change. */
+    private static Confinement.Located located(Fid f) {
+        Confinement.Located at = Confinement.locate(f.share, f.pathFd);
+        if (at == null) {
+            throw new P9Error(Errno.EBUSY, "the share root");
+        }
+        return at;
     }
 }

@@ -95,6 +95,7 @@ record XattrRequests(FidTable fids) {
         if (x.written != x.value.length) {
             throw new P9Error(Errno.EINVAL, "xattr value shorter than announced");
         }
+        Confinement.inside(f);
         String path = HostFs.procPath(f.pathFd);
         if (x.value.length == 0 && x.flags == 0) {
             HostFs.removexattr(path, x.name);
