@@ -36,18 +36,26 @@ record FileRequests(P9Server server, FidTable fids) {
             throw new P9Error(Errno.ELOOP);
         }
         Confinement.inside(f);
-        HostFs.Stat st = HostFs.stat(f.pathFd);
-        if (st.type() != HostFs.S_IFREG && st.type() != HostFs.S_IFDIR) {
-            // the client opens fifos and devices as its own special inodes, never through the server
-            throw new P9Error(Errno.EOPNOTSUPP, "open of a special file");
-        }
-        refuseKernelFiles(f.pathFd, flags);
-        int fd = HostFs.open(HostFs.procPath(f.pathFd), flags, 0);
+        int fd = openExisting(f.pathFd, flags);
         if (!f.setOpen(fd, flags)) {
             HostFs.close(fd);
             throw new P9Error(Errno.EINVAL, "fid already open");
         }
         out.qid(f.qid).u32(0);
+    }
+
+    /**
+     * Opens for I/O the file an O_PATH descriptor holds: only a regular file or a directory. The
+     * client opens fifos and devices as its own special inodes, never through the server (and a
+     * fifo's open would wait for the other end on the thread serving the request).
+     */
+    private static int openExisting(int pathFd, int flags) {
+        HostFs.Stat st = HostFs.stat(pathFd);
+        if (st.type() != HostFs.S_IFREG && st.type() != HostFs.S_IFDIR) {
+            throw new P9Error(Errno.EOPNOTSUPP, "open of a special file");
+        }
+        refuseKernelFiles(pathFd, flags);
+        return HostFs.open(HostFs.procPath(pathFd), flags, 0);
     }
 
     /**
@@ -66,14 +74,15 @@ record FileRequests(P9Server server, FidTable fids) {
         int fidNo = in.u32();
         Fid dir = Confinement.directory(fids.use(fidNo, held));
         String name = Confinement.name(in.str());
-        int flags = openFlags(in.u32()) & ~HostFs.O_DIRECTORY;
+        int p9flags = in.u32();
+        int flags = openFlags(p9flags) & ~HostFs.O_DIRECTORY;
         int mode = in.u32() & 07777;
         int gid = in.u32();
         if (dir.isOpen()) {
             throw new P9Error(Errno.EINVAL, "fid already open");
         }
-        int io = HostFs.openat2(dir.pathFd, name, flags | HostFs.O_CREAT | HostFs.O_NOFOLLOW, mode,
-                HostFs.RESOLVE_BENEATH | HostFs.RESOLVE_NO_MAGICLINKS);
+        Opened opened = createOrOpen(dir.pathFd, name, flags, mode, (p9flags & HostFs.O_EXCL) != 0);
+        int io = opened.fd();
         int path = -1;
         try {
             path = Confinement.child(dir.pathFd, name);
@@ -81,7 +90,9 @@ record FileRequests(P9Server server, FidTable fids) {
             if (a.dev() != b.dev() || a.ino() != b.ino()) {
                 throw new P9Error(Errno.EAGAIN, "file replaced while created");
             }
-            server.own(path, dir, gid);
+            if (opened.created()) {
+                server.own(path, dir, gid); // a file that was there keeps its owner
+            }
             Fid created = new Fid(dir.share, path, dir.uid, server.qid(a));
             path = -1;
             created.setOpen(io, flags);
@@ -90,6 +101,37 @@ record FileRequests(P9Server server, FidTable fids) {
             out.qid(created.qid).u32(0);
         } finally {
             HostFs.close(io);
+            HostFs.close(path);
+        }
+    }
+
+    /** What Tlcreate opened, and whether it made the file. */
+    private record Opened(int fd, boolean created) {}
+
+    /**
+     * A new file {@code name} in {@code dirFd}, or (without O_EXCL) the one already there, opened
+     * with the checks of Tlopen: O_CREAT alone would open a fifo, a device or a kernel file.
+     */
+    private static Opened createOrOpen(int dirFd, String name, int flags, int mode, boolean exclusive) {
+        try {
+            return new Opened(HostFs.openat2(dirFd, name, flags | HostFs.O_CREAT | HostFs.O_EXCL | HostFs.O_NOFOLLOW,
+                    mode, HostFs.RESOLVE_BENEATH | HostFs.RESOLVE_NO_MAGICLINKS), true);
+        } catch (P9Error e) {
+            if (e.errno() != Errno.EEXIST || exclusive) {
+                throw e;
+            }
+        }
+        int path = Confinement.child(dirFd, name);
+        try {
+            HostFs.Stat st = HostFs.stat(path);
+            if (st.type() == HostFs.S_IFLNK) {
+                throw new P9Error(Errno.ELOOP);
+            }
+            if (st.isDirectory()) {
+                throw new P9Error(Errno.EISDIR);
+            }
+            return new Opened(openExisting(path, flags), false);
+        } finally {
             HostFs.close(path);
         }
     }
