@@ -297,6 +297,11 @@ public final class P9Client implements AutoCloseable {
         return str(call(request(TREADLINK).u32(fid)).body());
     }
 
+    /** The old fid-only Trename: moves {@code fid}'s file into {@code dfid} as {@code name}. */
+    public void rename(int fid, int dfid, String name) {
+        call(request(TRENAME).u32(fid).u32(dfid).str(name));
+    }
+
     public void renameat(int olddfid, String oldname, int newdfid, String newname) {
         call(request(TRENAMEAT).u32(olddfid).str(oldname).u32(newdfid).str(newname));
     }

@@ -1,5 +1,7 @@
 package dev.jwsl.hypervisor.p9;
 
+import dev.jwsl.hypervisor.sys.Errno;
+
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -23,8 +25,13 @@ public final class P9Server implements AutoCloseable {
     /** Fids one connection may hold; each holds up to two host descriptors. */
     public static final int DEFAULT_MAX_FIDS = 4096;
 
-    /** A share as the server holds it: its root opened once, and the root's identity. */
-    record ShareRoot(String name, Path path, int fd, long dev, long ino) {}
+    /**
+     * A share as the server holds it: its root opened once, and the root's identity. {@code path}
+     * is the host path as configured (an attach may name it); {@code realPath} is the root's name
+     * as the kernel gives it for the descriptor (symlinks resolved), the prefix of every file
+     * inside.
+     */
+    record ShareRoot(String name, Path path, String realPath, int fd, long dev, long ino) {}
 
     private final Map<String, ShareRoot> shares = new LinkedHashMap<>();
     private final ShareRoot defaultShare;
@@ -53,15 +60,17 @@ public final class P9Server implements AutoCloseable {
         }
         for (var e : shares.entrySet()) {
             Path root = e.getValue().toAbsolutePath().normalize();
-            int fd;
+            int fd = -1;
             try {
                 fd = HostFs.open(root.toString(), HostFs.O_PATH | HostFs.O_DIRECTORY | HostFs.O_CLOEXEC, 0);
+                HostFs.Stat st = HostFs.stat(fd);
+                String real = HostFs.readlink(HostFs.AT_FDCWD, HostFs.procPath(fd));
+                this.shares.put(e.getKey(), new ShareRoot(e.getKey(), root, real, fd, st.dev(), st.ino()));
             } catch (P9Error err) {
+                HostFs.close(fd);
                 close();
                 throw new P9Error(err.errno(), "share " + e.getKey() + " (" + root + ")");
             }
-            HostFs.Stat st = HostFs.stat(fd);
-            this.shares.put(e.getKey(), new ShareRoot(e.getKey(), root, fd, st.dev(), st.ino()));
         }
         this.defaultShare = this.shares.values().iterator().next();
         this.maxFids = maxFids;
@@ -121,6 +130,29 @@ public final class P9Server implements AutoCloseable {
         int index = devices.computeIfAbsent(dev, d -> nextDevice.getAndIncrement());
         long low = ino < (1L << 48) && ino >= 0 ? ino : (ino ^ (ino >>> 48)) & ((1L << 48) - 1);
         return ((long) (index & 0xffff) << 48) | low;
+    }
+
+    /** The qid of the file {@code st} describes. */
+    Qid qid(HostFs.Stat st) {
+        byte type = switch (st.type()) {
+            case HostFs.S_IFDIR -> P9Constants.QTDIR;
+            case HostFs.S_IFLNK -> P9Constants.QTSYMLINK;
+            default -> P9Constants.QTFILE;
+        };
+        return new Qid(type, 0, qidPath(st.dev(), st.ino()));
+    }
+
+    /** Gives a new file to the creating user and the group the client asked for, where the host allows. */
+    void own(int fd, Fid creator, int gid) {
+        int uid = privileged && creator.uid != -1 ? creator.uid : -1;
+        try {
+            HostFs.chown(fd, uid, gid);
+        } catch (P9Error e) {
+            if (e.errno() != Errno.EPERM) {
+                throw e;
+            }
+            // an unprivileged server keeps the host user's ownership, as WSL's drvfs does
+        }
     }
 
     void internalError() {

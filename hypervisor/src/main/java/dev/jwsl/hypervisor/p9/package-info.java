@@ -8,8 +8,14 @@
  * <p>Confinement: every fid holds an {@code O_PATH} descriptor; a walk opens one name at a time
  * relative to it with {@code openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)} and
  * {@code O_NOFOLLOW}, so the server never follows a symlink (the client resolves them itself) and
- * a name can never leave its directory; {@code ..} at a share root stays there. The server has no
- * privilege beyond the host user running it.
+ * a name can never leave its directory. {@code ..} is opened again from the share root, a fid
+ * whose file has moved out of its share resolves nothing more, and no request joins two shares:
+ * {@link dev.jwsl.hypervisor.p9.Confinement} holds these rules, and every name goes through it.
+ * The server has no privilege beyond the host user running it.
+ *
+ * <p>{@link dev.jwsl.hypervisor.p9.P9Session} frames and dispatches a connection's requests to
+ * one class per family ({@code WalkRequests}, {@code AttrRequests}, {@code DirRequests},
+ * {@code FileRequests}, {@code XattrRequests}, {@code LockRequests}, {@code LinkRequests}).
  *
  * <p>Protocol: <a href="https://github.com/chaos/diod/blob/master/protocol.md">9P2000.L</a> and
  * the Linux client in {@code net/9p} and {@code fs/9p}.

@@ -16,15 +16,18 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** The server against real host directories, driven by a raw 9P client in-process. */
 class P9SessionTest {
-    static final int RDONLY = 0, WRONLY = 1, RDWR = 2, O_CREAT = 0100, O_EXCL = 0200, O_APPEND = 02000,
-            O_DIRECTORY = 0200000;
+    static final int RDONLY = 0, WRONLY = 1, RDWR = 2, O_CREAT = 0100, O_EXCL = 0200, O_TRUNC = 01000,
+            O_APPEND = 02000, O_DIRECTORY = 0200000;
     static final int ROOT = 1;
 
     @TempDir
@@ -303,6 +306,58 @@ class P9SessionTest {
             k.lopen(6, RDONLY);
             assertTrue(new String(k.read(6, 0, 64)).strip().matches("\\d+"));
         }
+    }
+
+    /** Tlcreate of a name that exists opens it: with the same refusals as Tlopen. */
+    @Test
+    void createOfAnExistingKernelFileIsRefused() {
+        try (Served s = Served.shares(Map.of("root", Path.of("/")))) {
+            P9Client k = s.client();
+            k.attach(1, "", 0);
+            k.walk(1, 2, "proc", Long.toString(ProcessHandle.current().pid()));
+            assertEquals(Errno.EACCES, errno(() -> k.lcreate(2, "mem", RDWR, 0600)), "the server's own memory");
+            k.walk(1, 3, "sys", "kernel");
+            assertEquals(Errno.EACCES, errno(() -> k.lcreate(3, "uevent_seqnum", WRONLY, 0644)));
+        }
+    }
+
+    /** An existing FIFO opened for reading would wait for a writer, holding the transport's thread. */
+    @Test
+    void createOfAnExistingFifoDoesNotWait() throws Exception {
+        Path fifo = share.resolve("fifo");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        CompletableFuture<Integer> created = CompletableFuture.supplyAsync(() -> errno(() -> c.lcreate(ROOT, "fifo", RDONLY, 0644)));
+        try {
+            assertEquals(Errno.EOPNOTSUPP, created.get(10, TimeUnit.SECONDS));
+        } finally {
+            if (!created.isDone()) {
+                Files.newOutputStream(fifo).close(); // the writer the server's open waits for
+                created.join();
+            }
+        }
+    }
+
+    @Test
+    void exclusiveCreateOfAnExistingFileIsEexist() throws IOException {
+        Files.writeString(share.resolve("there"), "kept");
+        assertEquals(Errno.EEXIST, errno(() -> c.lcreate(ROOT, "there", RDWR | O_CREAT | O_EXCL | O_TRUNC, 0644)));
+        assertEquals("kept", Files.readString(share.resolve("there")));
+        c.symlink(ROOT, "sym", "there");
+        assertEquals(Errno.ELOOP, errno(() -> c.lcreate(ROOT, "sym", RDWR | O_CREAT, 0644)), "a symlink is not followed");
+        c.mkdir(ROOT, "dir", 0755);
+        assertEquals(Errno.EISDIR, errno(() -> c.lcreate(ROOT, "dir", RDONLY | O_CREAT, 0644)));
+    }
+
+    /** Without O_EXCL, Tlcreate opens what is there; only what it makes is given to the creator. */
+    @Test
+    void createOfAnExistingFileKeepsItsOwner() throws IOException {
+        assumeTrue((int) Files.getAttribute(share, "unix:uid") == 0, "needs a server that may chown");
+        Files.writeString(share.resolve("there"), "kept");
+        Files.setAttribute(share.resolve("there"), "unix:uid", 1234);
+        c.walk(ROOT, 2);
+        c.lcreate(2, "there", RDWR | O_CREAT, 0644);
+        assertEquals("kept", new String(c.read(2, 0, 10)));
+        assertEquals(1234, Files.getAttribute(share.resolve("there"), "unix:uid"));
     }
 
     @Test
