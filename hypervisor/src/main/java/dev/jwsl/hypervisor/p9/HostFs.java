@@ -56,7 +56,6 @@ final class HostFs {
     private static final MethodHandle SYSCALL_OPENAT2 =
             linkVariadic("syscall", 1, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG);
     private static final MethodHandle OPEN = linkVariadic("open", 2, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
-    private static final MethodHandle OPENAT = linkVariadic("openat", 3, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
     private static final MethodHandle STATX = link("statx", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS);
     private static final MethodHandle FSTATFS = link("fstatfs", JAVA_INT, JAVA_INT, ADDRESS);
     private static final MethodHandle GETDENTS64 = link("getdents64", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG);
@@ -125,15 +124,6 @@ final class HostFs {
     static int open(String path, int flags, int mode) {
         try (Arena a = Arena.ofConfined()) {
             return (int) OPEN.invokeExact(a.allocateFrom(path), flags, mode);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    /** openat(2) of a checked single name (never a path). */
-    static int openat(int dirfd, String name, int flags, int mode) {
-        try (Arena a = Arena.ofConfined()) {
-            return (int) OPENAT.invokeExact(dirfd, a.allocateFrom(name), flags, mode);
         } catch (Throwable t) {
             throw rethrow(t);
         }
