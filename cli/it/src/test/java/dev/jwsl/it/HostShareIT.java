@@ -44,7 +44,7 @@ class HostShareIT {
                 musl-gcc -static -O2 -o $r/bin/fstool %s
                 printf '[user]\\ndefault = alice\\n' > $r/etc/wsl.conf
                 tar --numeric-owner -C $r -czf %s .
-                """.formatted(rootfs, h.root.resolve("cli/src/test/c/fstool.c"), h.base.resolve("rootfs.tar.gz")));
+                """.formatted(rootfs, h.root.resolve("cli/it/src/test/c/fstool.c"), h.base.resolve("rootfs.tar.gz")));
         ok(h.wsl("", "--import", "share", h.base.resolve("share").toString(), h.base.resolve("rootfs.tar.gz").toString()));
         work = Files.createDirectory(h.base.resolve("work"));
         Files.setPosixFilePermissions(work, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
