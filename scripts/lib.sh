@@ -32,14 +32,28 @@ jwsl_module() { # ROOT MODULE
   jwsl_cp="$jwsl_jar:$1/cli/$2/target/lib/*"
 }
 
-# True when an AOT cache is newer than the module's jar and every jar in its target/lib (the JVM
-# would reject a cache trained on other jars). Call after jwsl_module.
+# True when an AOT cache is usable: trained on this CPU (it holds generated code, such as call
+# adapters, that uses the trainer's instruction set: another CPU may die of SIGILL) and newer than
+# the module's jar and every jar in its target/lib (the JVM would reject it). Call after
+# jwsl_module. Reads files with builtins only.
 jwsl_aot_fresh() { # CACHE
-  local f
-  [ -f "$1" ] || return 1
+  local f trained=
+  [ -f "$1" ] && [ -f "$1.cpu" ] || return 1
+  jwsl_cpu_flags
+  IFS= read -r trained < "$1.cpu" || true
+  [ "$trained" = "$jwsl_cpu" ] || return 1
   for f in "$jwsl_jar" "${jwsl_jar%/*}"/lib/*.jar; do
     [ "$1" -nt "$f" ] || return 1
   done
+}
+
+# Sets jwsl_cpu to this CPU's feature flags (the first "flags" line of /proc/cpuinfo).
+jwsl_cpu_flags() {
+  local line
+  jwsl_cpu=
+  while IFS= read -r line; do
+    case $line in flags*) jwsl_cpu=${line#*: }; return 0 ;; esac
+  done < /proc/cpuinfo
 }
 
 # Builds the benchmark drivers (cli/bench, Maven profile "bench"; never part of the product) and
