@@ -3,7 +3,6 @@ package dev.jwsl.hypervisor.boot;
 import dev.jwsl.hypervisor.kvm.Segment;
 import dev.jwsl.hypervisor.memory.GuestMemory;
 
-import java.lang.foreign.MemorySegment;
 
 /**
  * The boot GDT at {@link Layout#GDT}: null, null, 64-bit code at selector 0x10 (__BOOT_CS), data at

@@ -6,8 +6,6 @@ import dev.jwsl.hypervisor.kvm.Registers;
 import dev.jwsl.hypervisor.kvm.SpecialRegisters;
 import dev.jwsl.hypervisor.sys.LibC;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.concurrent.CountDownLatch;
 
