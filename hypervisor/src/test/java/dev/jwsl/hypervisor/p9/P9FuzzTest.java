@@ -44,8 +44,10 @@ class P9FuzzTest {
             P9Session session = server.open();
             P9Client c = new P9Client(P9Client.direct(session, 1 << 16));
             int dropped = 0, errors = 0, answers = 0;
+            boolean renegotiate = true;
             for (int i = 0; i < BUDGET; i++) {
-                if (i % 5000 == 0) {
+                if (i % 5000 == 0 || renegotiate) {
+                    renegotiate = false;
                     // a sane base to mutate from: a negotiated session with a few fids
                     Files.createDirectories(share.resolve("dir"));
                     if (!Files.exists(share.resolve("f"))) {
@@ -56,7 +58,8 @@ class P9FuzzTest {
                     c.walk(1, 2, "dir");
                     c.walk(1, 3, "f");
                 }
-                byte[] m = message(rnd, c);
+                byte[] m = message(rnd, c, NAMES);
+                renegotiate = m.length > 4 && m[4] == P9Constants.TVERSION; // a bad one ends the session
                 byte[] reply;
                 try {
                     reply = c.raw(m);
@@ -90,8 +93,8 @@ class P9FuzzTest {
         }
     }
 
-    /** One message: random bytes, or a real message type with random or boundary fields. */
-    static byte[] message(Random rnd, P9Client c) {
+    /** One message: random bytes, or a real message type with random or boundary fields ({@code names} for strings). */
+    static byte[] message(Random rnd, P9Client c, String[] names) {
         int mode = rnd.nextInt(10);
         if (mode == 0) {
             byte[] b = new byte[7 + rnd.nextInt(64)];
@@ -106,7 +109,7 @@ class P9FuzzTest {
                 case 0 -> r.u32(rnd.nextInt(6)); // a plausible fid
                 case 1 -> r.u32(rnd.nextInt());
                 case 2 -> r.u64(rnd.nextBoolean() ? rnd.nextLong() : rnd.nextInt(1 << 20));
-                case 3 -> r.str(NAMES[rnd.nextInt(NAMES.length)]);
+                case 3 -> r.str(names[rnd.nextInt(names.length)]);
                 case 4 -> r.u16(rnd.nextInt(20)); // walk counts, up to 16+
                 case 5 -> r.u8(rnd.nextInt(4));
                 case 6 -> r.u32(-1);
