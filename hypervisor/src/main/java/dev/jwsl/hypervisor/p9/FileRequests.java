@@ -35,6 +35,9 @@ record FileRequests(P9Server server, FidTable fids) {
         if (f.isSymlink()) {
             throw new P9Error(Errno.ELOOP);
         }
+        if (f.isOpen()) { // before opening anything: an open fid is EINVAL whatever the flags
+            throw new P9Error(Errno.EINVAL, "fid already open");
+        }
         Confinement.inside(f);
         int fd = openExisting(f.pathFd, flags);
         if (!f.setOpen(fd, flags)) {

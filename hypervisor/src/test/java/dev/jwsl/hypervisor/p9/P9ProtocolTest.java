@@ -63,6 +63,14 @@ class P9ProtocolTest {
         assertEquals(Errno.EISDIR, errno(() -> c.read(2, 0, 100)));
     }
 
+    /** Found against diod: a second Tlopen of a directory fid answered the open's EISDIR, not "already open". */
+    @Test
+    void aSecondOpenIsEinvalWhateverItsFlags() {
+        c.walk(ROOT, 2);
+        c.lopen(2, RDONLY);
+        assertEquals(Errno.EINVAL, errno(() -> c.lopen(2, RDWR)));
+    }
+
     @Test
     void exclusiveCreateOfAnExistingFileIsEexist() throws IOException {
         Files.writeString(share.resolve("there"), "kept");
