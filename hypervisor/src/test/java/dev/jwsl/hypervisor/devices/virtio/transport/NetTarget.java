@@ -4,7 +4,6 @@ import dev.jwsl.hypervisor.devices.virtio.net.NetDevice;
 import dev.jwsl.hypervisor.net.NetConfig;
 import dev.jwsl.hypervisor.testutil.MockQueue;
 import dev.jwsl.hypervisor.testutil.MockQueue.Seg;
-import dev.jwsl.hypervisor.virtio.QueueException;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -85,14 +84,10 @@ record NetTarget(NetDevice device, RecordingNetBackend backend) implements FuzzT
         assertArrayEquals(in, rings.get(0).read(rx.addresses().getFirst() + HEADER, in.length), "the frame the guest got");
     }
 
-    /**
-     * What escaped into the backend's thread. A {@link QueueException} from a ring the driver
-     * broke is issue 16's finding 4, fixed apart (branch i16-devices: NetDevice catches it and
-     * sets DEVICE_NEEDS_RESET): until that fix is merged it is left out here. Remove the filter then.
-     */
+    /** What escaped into the backend's thread: nothing may, a broken ring included (issue 16, finding 4). */
     @Override
     public List<Throwable> escaped() {
-        return backend.escaped().stream().filter(e -> !(e instanceof QueueException)).toList();
+        return backend.escaped();
     }
 
     @Override
