@@ -32,8 +32,12 @@ final class ServiceClient implements AutoCloseable {
         this.channel = channel;
     }
 
-    /** Connects to the service, starting it first if no service answers. */
+    /**
+     * Connects to the service, starting it first if no service answers. The runtime directory is
+     * checked first: a socket in a directory another user controls may be theirs.
+     */
     static ServiceClient connect(ServicePaths paths, List<String> serviceCommand) throws IOException {
+        paths.create();
         Path socket = paths.serviceSocket();
         try {
             return new ServiceClient(open(socket));
@@ -71,7 +75,6 @@ final class ServiceClient implements AutoCloseable {
 
     /** Starts the service detached from this terminal and session (setsid), output to its log. */
     private static void start(ServicePaths paths, List<String> serviceCommand) throws IOException {
-        paths.create();
         List<String> cmd = new ArrayList<>(List.of("setsid", "--fork"));
         cmd.addAll(serviceCommand);
         ProcessBuilder pb = new ProcessBuilder(cmd)

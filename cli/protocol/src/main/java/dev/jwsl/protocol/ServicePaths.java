@@ -1,9 +1,16 @@
 package dev.jwsl.protocol;
 
+import com.sun.security.auth.module.UnixSystem;
+
 import java.io.IOException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Map;
+import java.util.Set;
 
 /**
  * Where a user's service lives: sockets in a private runtime directory ({@code
@@ -11,6 +18,8 @@ import java.nio.file.attribute.PosixFilePermissions;
  * ({@code $XDG_STATE_HOME/jwsl}, else {@code ~/.local/state/jwsl}).
  */
 public record ServicePaths(Path runtimeDir, Path stateDir) {
+    private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rwx------");
+
     public static ServicePaths forCurrentUser() {
         String runtime = System.getenv("XDG_RUNTIME_DIR");
         Path rt = runtime != null && !runtime.isBlank() ? Path.of(runtime, "jwsl")
@@ -47,10 +56,54 @@ public record ServicePaths(Path runtimeDir, Path stateDir) {
         return stateDir.resolve("service.log");
     }
 
-    /** Creates the directories; the runtime directory is private to the user. */
+    /**
+     * Creates the directories, or checks the runtime directory that is there. It holds the
+     * service's sockets, so it must be this user's alone: under {@code /tmp} another user can make
+     * it first, to keep the service from starting or to plant a socket the client would talk to.
+     * The client calls this before it connects, the service before it listens.
+     *
+     * @throws IOException with a one-line message naming the directory and what is wrong with it
+     */
     public void create() throws IOException {
-        Files.createDirectories(runtimeDir);
-        Files.setPosixFilePermissions(runtimeDir, PosixFilePermissions.fromString("rwx------"));
+        Path parent = runtimeDir.toAbsolutePath().getParent();
+        if (parent != null) {
+            Files.createDirectories(parent);
+        }
+        try {
+            Files.createDirectory(runtimeDir, PosixFilePermissions.asFileAttribute(OWNER_ONLY));
+        } catch (FileAlreadyExistsException there) {
+            // someone made it, maybe not us: checked below
+        }
+        requireOwnDirectory(runtimeDir);
         Files.createDirectories(stateDir);
+    }
+
+    /**
+     * Accepts only a directory (not a symbolic link to one) that this user owns, and takes away
+     * group and other access if it has any. Another user's directory is refused, not repaired: root
+     * could chmod it, but its owner could still put sockets in it.
+     */
+    private static void requireOwnDirectory(Path dir) throws IOException {
+        Map<String, Object> st = Files.readAttributes(dir, "unix:uid,mode,isDirectory,isSymbolicLink",
+                LinkOption.NOFOLLOW_LINKS);
+        if ((Boolean) st.get("isSymbolicLink")) {
+            throw unsafe(dir, "is a symbolic link");
+        }
+        if (!(Boolean) st.get("isDirectory")) {
+            throw unsafe(dir, "is not a directory");
+        }
+        long me = new UnixSystem().getUid();
+        int owner = (Integer) st.get("uid");
+        if (owner != me) {
+            throw unsafe(dir, "is owned by uid " + owner + ", not by you (uid " + me + ")");
+        }
+        if (((Integer) st.get("mode") & 077) != 0) {
+            Files.setPosixFilePermissions(dir, OWNER_ONLY);
+        }
+    }
+
+    private static IOException unsafe(Path dir, String what) {
+        return new IOException(dir + " " + what + ": refusing it as the jwsl runtime directory"
+                + " (remove it, or set XDG_RUNTIME_DIR)");
     }
 }

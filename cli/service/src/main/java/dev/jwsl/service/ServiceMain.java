@@ -45,7 +45,12 @@ public final class ServiceMain {
             System.exit(2);
         }
         ServicePaths paths = ServicePaths.forCurrentUser();
-        paths.create();
+        try {
+            paths.create();
+        } catch (IOException e) {
+            System.err.println("jwsl service: " + e.getMessage());
+            System.exit(1);
+        }
         try (FileChannel lockChannel = FileChannel.open(paths.lockFile(), StandardOpenOption.CREATE,
                 StandardOpenOption.WRITE);
              FileLock lock = lockChannel.tryLock()) {

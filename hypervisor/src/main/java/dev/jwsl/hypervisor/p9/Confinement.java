@@ -2,7 +2,7 @@ package dev.jwsl.hypervisor.p9;
 
 import dev.jwsl.hypervisor.sys.Errno;
 
-import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 /**
  * Where a client's name becomes a host file. Every request that resolves a name from a fid,
@@ -30,15 +30,26 @@ import java.nio.charset.StandardCharsets;
 final class Confinement {
     private Confinement() {}
 
+    private static final byte[] DOTDOT = {'.', '.'};
+
     /** A name the client may use inside a directory: one component, never "." or "..". */
-    static String name(String name) {
-        if (name.isEmpty() || name.equals(".") || name.equals("..") || name.indexOf('/') >= 0) {
+    static byte[] name(byte[] name) {
+        if (name.length == 0 || Arrays.equals(name, HostFs.DOT) || Arrays.equals(name, DOTDOT) || indexOf(name, '/') >= 0) {
             throw new P9Error(Errno.EINVAL, "bad name");
         }
-        if (name.getBytes(StandardCharsets.UTF_8).length > 255) {
+        if (name.length > 255) {
             throw new P9Error(Errno.ENAMETOOLONG);
         }
         return name;
+    }
+
+    private static int indexOf(byte[] s, char c) {
+        for (int i = 0; i < s.length; i++) {
+            if (s[i] == c) {
+                return i;
+            }
+        }
+        return -1;
     }
 
     /** A fid to make, remove or rename names in: a directory still inside its share. */
@@ -57,23 +68,23 @@ final class Confinement {
 
     /** Refuses a request whose two fids belong to different shares, as a move between mounts is. */
     static void sameShare(Fid a, Fid b) {
-        if (!a.share.equals(b.share)) {
+        if (a.share != b.share) { // the server holds one ShareRoot per share
             throw new P9Error(Errno.EXDEV, "between shares " + a.share.name() + " and " + b.share.name());
         }
     }
 
     /** Opens {@code name} in {@code dirFd} as a new O_PATH descriptor; the name must stay beneath dirFd. */
-    static int child(int dirFd, String name) {
+    static int child(int dirFd, byte[] name) {
         return HostFs.openat2(dirFd, name, HostFs.O_PATH | HostFs.O_NOFOLLOW | HostFs.O_CLOEXEC, 0,
                 HostFs.RESOLVE_BENEATH | HostFs.RESOLVE_NO_MAGICLINKS);
     }
 
     /** One walk step from directory {@code dirFd}: a child or the parent, inside the share. */
-    static int step(P9Server.ShareRoot share, int dirFd, String name) {
-        if (name.equals("..")) {
+    static int step(P9Server.ShareRoot share, int dirFd, byte[] name) {
+        if (Arrays.equals(name, DOTDOT)) {
             return parent(share, dirFd);
         }
-        if (name.equals(".")) {
+        if (Arrays.equals(name, HostFs.DOT)) {
             return HostFs.dup(dirFd);
         }
         int fd = child(dirFd, name(name));
@@ -104,17 +115,20 @@ final class Confinement {
      * beneath the share root) and its name: for {@code ..} and the old fid-only Trename and
      * Tremove.
      */
-    record Located(int parentFd, String name) {}
+    record Located(int parentFd, byte[] name) {}
 
     /** The file {@code fd} is, found again from the share root; null for the root itself. */
     static Located locate(P9Server.ShareRoot share, int fd) {
-        String rel = relative(share, fd);
-        if (rel.isEmpty()) {
+        byte[] rel = relative(share, fd);
+        if (rel.length == 0) {
             return null;
         }
-        int slash = rel.lastIndexOf('/');
-        String parent = slash < 0 ? "." : rel.substring(0, slash);
-        String name = rel.substring(slash + 1);
+        int slash = rel.length - 1;
+        while (slash >= 0 && rel[slash] != '/') {
+            slash--;
+        }
+        byte[] parent = slash < 0 ? HostFs.DOT : Arrays.copyOf(rel, slash);
+        byte[] name = Arrays.copyOfRange(rel, slash + 1, rel.length);
         int parentFd = HostFs.openat2(share.fd(), parent, HostFs.O_PATH | HostFs.O_DIRECTORY | HostFs.O_CLOEXEC, 0,
                 HostFs.RESOLVE_BENEATH | HostFs.RESOLVE_NO_MAGICLINKS);
         try {
@@ -141,11 +155,11 @@ final class Confinement {
      * (a readlink less on every check), or the one it has now if the host has renamed it since.
      * A host path longer than readlink's 4 KiB is ENAMETOOLONG: deeper files are not served.
      */
-    private static String relative(P9Server.ShareRoot share, int fd) {
-        String host = HostFs.readlink(HostFs.AT_FDCWD, HostFs.procPath(fd));
-        String rel = below(host, share.realPath());
+    private static byte[] relative(P9Server.ShareRoot share, int fd) {
+        byte[] host = HostFs.pathOf(fd);
+        byte[] rel = below(host, share.realPath());
         if (rel == null) {
-            rel = below(host, HostFs.readlink(HostFs.AT_FDCWD, HostFs.procPath(share.fd())));
+            rel = below(host, HostFs.pathOf(share.fd()));
         }
         if (rel == null) {
             throw new P9Error(Errno.ENOENT, "not inside share " + share.name() + " now");
@@ -153,11 +167,16 @@ final class Confinement {
         return rel;
     }
 
-    private static String below(String path, String root) {
-        if (path.equals(root)) {
-            return "";
+    /** {@code path} relative to {@code root} ("" for the root itself), or null if not below it. */
+    private static byte[] below(byte[] path, byte[] root) {
+        if (Arrays.equals(path, root)) {
+            return new byte[0];
         }
-        String prefix = root.endsWith("/") ? root : root + "/";
-        return path.startsWith(prefix) ? path.substring(prefix.length()) : null;
+        int prefix = root.length > 0 && root[root.length - 1] == '/' ? root.length : root.length + 1;
+        if (path.length <= prefix || Arrays.mismatch(path, 0, root.length, root, 0, root.length) != -1
+                || path[prefix - 1] != '/') {
+            return null;
+        }
+        return Arrays.copyOfRange(path, prefix, path.length);
     }
 }

@@ -4,7 +4,6 @@ import dev.jwsl.hypervisor.sys.Errno;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
 
@@ -20,8 +19,11 @@ record DirRequests(P9Server server, FidTable fids) {
         long offset = in.u64();
         int count = (int) Math.min(Integer.toUnsignedLong(in.u32()), out.remaining() - 4);
         int fd = f.ioFd();
-        if (fd < 0 || !f.isDirectory()) {
+        if (fd < 0) {
             throw new P9Error(Errno.EBADF);
+        }
+        if (!f.isDirectory()) {
+            throw new P9Error(Errno.ENOTDIR);
         }
         if (count < 0) {
             throw new P9Error(Errno.EINVAL);
@@ -78,50 +80,65 @@ record DirRequests(P9Server server, FidTable fids) {
 
     void mkdir(P9Reader in, P9Writer out, List<Fid> held) {
         Fid dir = Confinement.directory(fids.use(in.u32(), held));
-        String name = Confinement.name(in.str());
+        byte[] name = Confinement.name(in.name());
         int mode = in.u32() & 07777;
         int gid = in.u32();
         HostFs.mkdirat(dir.pathFd, name, mode);
-        out.qid(created(dir, name, gid));
+        out.qid(created(dir, name, gid, mode));
     }
 
     void symlink(P9Reader in, P9Writer out, List<Fid> held) {
         Fid dir = Confinement.directory(fids.use(in.u32(), held));
-        String name = Confinement.name(in.str());
-        String target = in.str();
+        byte[] name = Confinement.name(in.name());
+        byte[] target = in.name();
         int gid = in.u32();
-        if (target.isEmpty()) {
+        if (target.length == 0) {
             throw new P9Error(Errno.ENOENT);
         }
-        if (target.getBytes(StandardCharsets.UTF_8).length > 4095) {
+        if (target.length > 4095) {
             throw new P9Error(Errno.ENAMETOOLONG);
         }
         HostFs.symlinkat(target, dir.pathFd, name);
-        out.qid(created(dir, name, gid));
+        out.qid(created(dir, name, gid, NewFile.NO_MODE));
     }
 
     /** The target as stored: the server never follows it, the client resolves it in the guest. */
     void readlink(P9Reader in, P9Writer out, List<Fid> held) {
-        out.str(HostFs.readlink(fids.use(in.u32(), held).pathFd, ""));
+        Fid f = fids.use(in.u32(), held);
+        if (f.pathFd < 0) {
+            throw new P9Error(Errno.EBADF);
+        }
+        if (!f.isSymlink()) {
+            throw new P9Error(Errno.EINVAL, "not a symlink"); // readlink(2)'s answer
+        }
+        out.str(HostFs.readlink(f.pathFd));
     }
 
+    /**
+     * A fifo, socket or empty regular file; a block or character device only where the settings
+     * allow it. Made on the host, a device node opens the host's device to every host user its
+     * owner and mode admit: the guest's root must not make one it can hand to its own uid.
+     */
     void mknod(P9Reader in, P9Writer out, List<Fid> held) {
         Fid dir = Confinement.directory(fids.use(in.u32(), held));
-        String name = Confinement.name(in.str());
+        byte[] name = Confinement.name(in.name());
         int mode = in.u32();
         int major = in.u32();
         int minor = in.u32();
         int gid = in.u32();
+        int type = mode & HostFs.S_IFMT;
+        if ((type == HostFs.S_IFCHR || type == HostFs.S_IFBLK) && !server.settings().deviceNodes()) {
+            throw new P9Error(Errno.EPERM, "device nodes are not allowed");
+        }
         HostFs.mknodat(dir.pathFd, name, mode, HostFs.makedev(major, minor));
-        out.qid(created(dir, name, gid));
+        out.qid(created(dir, name, gid, mode & 07777));
     }
 
-    /** The qid of a new entry {@code name} in {@code dir}, once it is owned by the creator. */
-    private Qid created(Fid dir, String name, int gid) {
+    /** The qid of a new entry {@code name} in {@code dir}, once it has the group and mode asked. */
+    private Qid created(Fid dir, byte[] name, int gid, int mode) {
         int fd = Confinement.child(dir.pathFd, name);
         try {
-            server.own(fd, dir, gid);
-            return server.qid(HostFs.stat(fd));
+            return server.qid(NewFile.settle(fd, gid, mode));
         } finally {
             HostFs.close(fd);
         }

@@ -12,12 +12,12 @@ import java.util.concurrent.atomic.AtomicInteger;
 final class Fid {
     /** A pending xattr value (Txattrcreate): written by Twrite, applied at Tclunk. */
     static final class XattrWrite {
-        final String name;
+        final byte[] name;
         final int flags;
         final byte[] value;
         int written;
 
-        XattrWrite(String name, int flags, int size) {
+        XattrWrite(byte[] name, int flags, int size) {
             this.name = name;
             this.flags = flags;
             this.value = new byte[size];
@@ -27,8 +27,8 @@ final class Fid {
     final P9Server.ShareRoot share;
     /** O_PATH descriptor of the file itself; -1 for an xattr fid. */
     final int pathFd;
-    /** The attaching user (n_uname), who owns what this fid creates where the host allows. */
-    final int uid;
+    /** Who requests on this fid act as, on a server running as root; null on a server that is not. */
+    final HostUser user;
     final Qid qid;
     private final AtomicInteger refs = new AtomicInteger(1);
     private volatile int ioFd = -1;
@@ -39,11 +39,13 @@ final class Fid {
     volatile byte[] xattrRead;
     /** Txattrcreate: the value Twrite fills. */
     volatile XattrWrite xattrWrite;
+    /** The connection's heap that xattrRead or xattrWrite holds, given back when the fid goes. */
+    volatile XattrBudget.Charge xattrCharge;
 
-    Fid(P9Server.ShareRoot share, int pathFd, int uid, Qid qid) {
+    Fid(P9Server.ShareRoot share, int pathFd, HostUser user, Qid qid) {
         this.share = share;
         this.pathFd = pathFd;
-        this.uid = uid;
+        this.user = user;
         this.qid = qid;
     }
 
@@ -90,11 +92,15 @@ final class Fid {
         }
     }
 
-    /** Drops a reference; the last one closes the descriptors. */
+    /** Drops a reference; the last one closes the descriptors and gives back an xattr value's heap. */
     void release() {
         if (refs.decrementAndGet() == 0) {
             HostFs.close(ioFd);
             HostFs.close(pathFd);
+            XattrBudget.Charge c = xattrCharge;
+            if (c != null) {
+                c.giveBack();
+            }
         }
     }
 }

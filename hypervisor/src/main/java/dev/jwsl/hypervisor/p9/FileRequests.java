@@ -35,6 +35,9 @@ record FileRequests(P9Server server, FidTable fids) {
         if (f.isSymlink()) {
             throw new P9Error(Errno.ELOOP);
         }
+        if (f.isOpen()) { // before opening anything: an open fid is EINVAL whatever the flags
+            throw new P9Error(Errno.EINVAL, "fid already open");
+        }
         Confinement.inside(f);
         int fd = openExisting(f.pathFd, flags);
         if (!f.setOpen(fd, flags)) {
@@ -73,7 +76,7 @@ record FileRequests(P9Server server, FidTable fids) {
     void lcreate(P9Reader in, P9Writer out, List<Fid> held) {
         int fidNo = in.u32();
         Fid dir = Confinement.directory(fids.use(fidNo, held));
-        String name = Confinement.name(in.str());
+        byte[] name = Confinement.name(in.name());
         int p9flags = in.u32();
         int flags = openFlags(p9flags) & ~HostFs.O_DIRECTORY;
         int mode = in.u32() & 07777;
@@ -91,9 +94,9 @@ record FileRequests(P9Server server, FidTable fids) {
                 throw new P9Error(Errno.EAGAIN, "file replaced while created");
             }
             if (opened.created()) {
-                server.own(path, dir, gid); // a file that was there keeps its owner
+                NewFile.settle(path, gid, mode); // a file that was there keeps its owner and mode
             }
-            Fid created = new Fid(dir.share, path, dir.uid, server.qid(a));
+            Fid created = new Fid(dir.share, path, dir.user, server.qid(a));
             path = -1;
             created.setOpen(io, flags);
             io = -1;
@@ -112,7 +115,7 @@ record FileRequests(P9Server server, FidTable fids) {
      * A new file {@code name} in {@code dirFd}, or (without O_EXCL) the one already there, opened
      * with the checks of Tlopen: O_CREAT alone would open a fifo, a device or a kernel file.
      */
-    private static Opened createOrOpen(int dirFd, String name, int flags, int mode, boolean exclusive) {
+    private static Opened createOrOpen(int dirFd, byte[] name, int flags, int mode, boolean exclusive) {
         try {
             return new Opened(HostFs.openat2(dirFd, name, flags | HostFs.O_CREAT | HostFs.O_EXCL | HostFs.O_NOFOLLOW,
                     mode, HostFs.RESOLVE_BENEATH | HostFs.RESOLVE_NO_MAGICLINKS), true);
@@ -155,7 +158,10 @@ record FileRequests(P9Server server, FidTable fids) {
             got = XattrRequests.read(xattr, offset, count, reply.slice(IO_HEADER, count));
         } else {
             int fd = f.ioFd();
-            if (fd < 0 || (f.openFlags() & HostFs.O_ACCMODE) == HostFs.O_WRONLY || f.isDirectory()) {
+            if (fd >= 0 && f.isDirectory()) {
+                throw new P9Error(Errno.EISDIR); // read(2)'s answer; a directory is read with Treaddir
+            }
+            if (fd < 0 || (f.openFlags() & HostFs.O_ACCMODE) == HostFs.O_WRONLY) {
                 throw new P9Error(Errno.EBADF);
             }
             got = 0;

@@ -10,7 +10,6 @@ import java.lang.foreign.Linker;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
-import java.nio.charset.StandardCharsets;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
@@ -23,6 +22,11 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
  * host errno (what the guest gets back). Paths are single, checked names relative to a
  * directory descriptor, or {@code /proc/self/fd/N} re-opens of a descriptor the server holds.
  *
+ * <p>A name from the guest, a symlink target and a path the kernel gives back are bytes (Linux
+ * names need not be UTF-8), and stay {@code byte[]} here: decoding them to a String would change
+ * every name that is not valid UTF-8 into one that does not exist. Strings are for the server's
+ * own paths only ({@code /proc/self/fd/N}, a share's configured path).
+ *
  * <p>N.B. glibc 2.36 has no openat2 wrapper: it is called through syscall(2) (x86_64 number 437).
  */
 final class HostFs {
@@ -34,7 +38,8 @@ final class HostFs {
             O_NOATIME = 01000000, O_CLOEXEC = 02000000, O_SYNC = 04010000, O_PATH = 010000000;
     static final long RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_BENEATH = 0x08;
     static final int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_SYMLINK_FOLLOW = 0x400, AT_EMPTY_PATH = 0x1000;
-    static final int S_IFMT = 0170000, S_IFDIR = 0040000, S_IFREG = 0100000, S_IFLNK = 0120000;
+    static final int S_IFMT = 0170000, S_IFDIR = 0040000, S_IFREG = 0100000, S_IFLNK = 0120000, S_IFCHR = 0020000,
+            S_IFBLK = 0060000, S_ISUID = 04000, S_ISGID = 02000;
     static final int F_OFD_GETLK = 36, F_OFD_SETLK = 37;
     static final long UTIME_NOW = (1L << 30) - 1, UTIME_OMIT = (1L << 30) - 2;
     private static final long SYS_OPENAT2 = 437;
@@ -104,18 +109,28 @@ final class HostFs {
         return Downcall.rethrow(t);
     }
 
+    /** "." as a name: the directory itself. */
+    static final byte[] DOT = {'.'};
+
     /** The magic link to a descriptor the server holds, for calls that take only a path. */
     static String procPath(int fd) {
         return "/proc/self/fd/" + fd;
     }
 
-    static int openat2(int dirfd, String name, int flags, int mode, long resolve) {
+    /** {@code name} as a NUL-terminated C string (the caller has refused a NUL inside). */
+    private static MemorySegment cstr(Arena a, byte[] name) {
+        MemorySegment s = a.allocate(name.length + 1L);
+        MemorySegment.copy(name, 0, s, JAVA_BYTE, 0, name.length);
+        return s;
+    }
+
+    static int openat2(int dirfd, byte[] name, int flags, int mode, long resolve) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment how = a.allocate(24, 8);
             how.set(JAVA_LONG, 0, flags & 0xffffffffL);
             how.set(JAVA_LONG, 8, mode);
             how.set(JAVA_LONG, 16, resolve);
-            return (int) (long) SYSCALL_OPENAT2.invokeExact(SYS_OPENAT2, (long) dirfd, a.allocateFrom(name), how, 24L);
+            return (int) (long) SYSCALL_OPENAT2.invokeExact(SYS_OPENAT2, (long) dirfd, cstr(a, name), how, 24L);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -213,63 +228,72 @@ final class HostFs {
         }
     }
 
-    /** The target of the symlink {@code fd} (an O_PATH descriptor of the link) or {@code name} in it. */
-    static String readlink(int dirfd, String name) {
+    /** The target of the symlink {@code fd} (an O_PATH descriptor of the link). */
+    static byte[] readlink(int fd) {
+        return readlinkat(fd, "");
+    }
+
+    /** The host path of the file descriptor {@code fd} refers to, as the kernel names it now. */
+    static byte[] pathOf(int fd) {
+        return readlinkat(AT_FDCWD, procPath(fd));
+    }
+
+    private static byte[] readlinkat(int dirfd, String name) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(4097);
             long n = (long) READLINKAT.invokeExact(dirfd, a.allocateFrom(name), buf, 4097L);
             if (n > 4096) {
                 throw new P9Error(Errno.ENAMETOOLONG);
             }
-            return new String(buf.asSlice(0, n).toArray(JAVA_BYTE), StandardCharsets.UTF_8);
+            return buf.asSlice(0, n).toArray(JAVA_BYTE);
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
-    static void mkdirat(int dirfd, String name, int mode) {
+    static void mkdirat(int dirfd, byte[] name, int mode) {
         try (Arena a = Arena.ofConfined()) {
-            int _ = (int) MKDIRAT.invokeExact(dirfd, a.allocateFrom(name), mode);
+            int _ = (int) MKDIRAT.invokeExact(dirfd, cstr(a, name), mode);
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
-    static void mknodat(int dirfd, String name, int mode, long dev) {
+    static void mknodat(int dirfd, byte[] name, int mode, long dev) {
         try (Arena a = Arena.ofConfined()) {
-            int _ = (int) MKNODAT.invokeExact(dirfd, a.allocateFrom(name), mode, dev);
+            int _ = (int) MKNODAT.invokeExact(dirfd, cstr(a, name), mode, dev);
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
-    static void symlinkat(String target, int dirfd, String name) {
+    static void symlinkat(byte[] target, int dirfd, byte[] name) {
         try (Arena a = Arena.ofConfined()) {
-            int _ = (int) SYMLINKAT.invokeExact(a.allocateFrom(target), dirfd, a.allocateFrom(name));
+            int _ = (int) SYMLINKAT.invokeExact(cstr(a, target), dirfd, cstr(a, name));
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
-    static void linkat(int olddirfd, String oldpath, int newdirfd, String newname, int flags) {
+    static void linkat(int olddirfd, String oldpath, int newdirfd, byte[] newname, int flags) {
         try (Arena a = Arena.ofConfined()) {
-            int _ = (int) LINKAT.invokeExact(olddirfd, a.allocateFrom(oldpath), newdirfd, a.allocateFrom(newname), flags);
+            int _ = (int) LINKAT.invokeExact(olddirfd, a.allocateFrom(oldpath), newdirfd, cstr(a, newname), flags);
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
-    static void unlinkat(int dirfd, String name, int flags) {
+    static void unlinkat(int dirfd, byte[] name, int flags) {
         try (Arena a = Arena.ofConfined()) {
-            int _ = (int) UNLINKAT.invokeExact(dirfd, a.allocateFrom(name), flags);
+            int _ = (int) UNLINKAT.invokeExact(dirfd, cstr(a, name), flags);
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
-    static void renameat(int olddirfd, String oldname, int newdirfd, String newname) {
+    static void renameat(int olddirfd, byte[] oldname, int newdirfd, byte[] newname) {
         try (Arena a = Arena.ofConfined()) {
-            int _ = (int) RENAMEAT.invokeExact(olddirfd, a.allocateFrom(oldname), newdirfd, a.allocateFrom(newname));
+            int _ = (int) RENAMEAT.invokeExact(olddirfd, cstr(a, oldname), newdirfd, cstr(a, newname));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -342,10 +366,10 @@ final class HostFs {
     }
 
     /** getxattr of {@code path} (a /proc/self/fd link); the value, at most 64 KiB (XATTR_SIZE_MAX). */
-    static byte[] getxattr(String path, String name) {
+    static byte[] getxattr(String path, byte[] name) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(65536);
-            long n = (long) GETXATTR.invokeExact(a.allocateFrom(path), a.allocateFrom(name), buf, 65536L);
+            long n = (long) GETXATTR.invokeExact(a.allocateFrom(path), cstr(a, name), buf, 65536L);
             return buf.asSlice(0, n).toArray(JAVA_BYTE);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -363,19 +387,19 @@ final class HostFs {
         }
     }
 
-    static void setxattr(String path, String name, byte[] value, int flags) {
+    static void setxattr(String path, byte[] name, byte[] value, int flags) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(Math.max(1, value.length));
             MemorySegment.copy(value, 0, v, JAVA_BYTE, 0, value.length);
-            int _ = (int) SETXATTR.invokeExact(a.allocateFrom(path), a.allocateFrom(name), v, (long) value.length, flags);
+            int _ = (int) SETXATTR.invokeExact(a.allocateFrom(path), cstr(a, name), v, (long) value.length, flags);
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
-    static void removexattr(String path, String name) {
+    static void removexattr(String path, byte[] name) {
         try (Arena a = Arena.ofConfined()) {
-            int _ = (int) REMOVEXATTR.invokeExact(a.allocateFrom(path), a.allocateFrom(name));
+            int _ = (int) REMOVEXATTR.invokeExact(a.allocateFrom(path), cstr(a, name));
         } catch (Throwable t) {
             throw rethrow(t);
         }

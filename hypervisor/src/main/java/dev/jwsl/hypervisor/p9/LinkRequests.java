@@ -11,7 +11,7 @@ record LinkRequests(FidTable fids) {
     void link(P9Reader in, List<Fid> held) {
         Fid dir = Confinement.directory(fids.use(in.u32(), held));
         Fid target = fids.use(in.u32(), held);
-        String name = Confinement.name(in.str());
+        byte[] name = Confinement.name(in.name());
         if (target.pathFd < 0) {
             throw new P9Error(Errno.EBADF);
         }
@@ -35,7 +35,7 @@ record LinkRequests(FidTable fids) {
     void rename(P9Reader in, List<Fid> held) {
         Fid f = fids.use(in.u32(), held);
         Fid to = Confinement.directory(fids.use(in.u32(), held));
-        String name = Confinement.name(in.str());
+        byte[] name = Confinement.name(in.name());
         if (f.pathFd < 0) {
             throw new P9Error(Errno.EBADF);
         }
@@ -50,16 +50,16 @@ record LinkRequests(FidTable fids) {
 
     void renameat(P9Reader in, List<Fid> held) {
         Fid from = Confinement.directory(fids.use(in.u32(), held));
-        String oldName = Confinement.name(in.str());
+        byte[] oldName = Confinement.name(in.name());
         Fid to = Confinement.directory(fids.use(in.u32(), held));
-        String newName = Confinement.name(in.str());
+        byte[] newName = Confinement.name(in.name());
         Confinement.sameShare(from, to);
         HostFs.renameat(from.pathFd, oldName, to.pathFd, newName);
     }
 
     void unlinkat(P9Reader in, List<Fid> held) {
         Fid dir = Confinement.directory(fids.use(in.u32(), held));
-        String name = Confinement.name(in.str());
+        byte[] name = Confinement.name(in.name());
         int flags = in.u32();
         HostFs.unlinkat(dir.pathFd, name, flags & AT_REMOVEDIR);
     }

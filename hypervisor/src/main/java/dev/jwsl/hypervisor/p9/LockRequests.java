@@ -20,7 +20,7 @@ record LockRequests(FidTable fids) {
         long start = in.u64();
         long length = in.u64();
         in.u32(); // proc_id
-        in.str(); // client_id
+        in.name(); // client_id
         int fd = lockable(f, type, start, length);
         byte status;
         try {
@@ -38,7 +38,7 @@ record LockRequests(FidTable fids) {
         long start = in.u64();
         long length = in.u64();
         int procId = in.u32();
-        String client = in.str();
+        byte[] client = in.name();
         int fd = lockable(f, type, start, length);
         HostFs.Lock l = HostFs.fcntlLock(fd, HostFs.F_OFD_GETLK, new HostFs.Lock(type, start, length, 0));
         out.u8(l.type()).u64(l.start()).u64(l.length()).u32(l.type() == 2 ? procId : 0).str(client);

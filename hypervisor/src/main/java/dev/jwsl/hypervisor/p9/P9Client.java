@@ -37,8 +37,13 @@ public final class P9Client implements AutoCloseable {
     /** A reply, positioned after its header. */
     private record Reply(int type, ByteBuffer body) {}
 
-    /** One directory entry from Treaddir. */
-    public record Entry(String name, long qidPath, byte qidType, long offset, int type) {}
+    /** One directory entry from Treaddir: its name as the server sent it, bytes in no particular encoding. */
+    public record Entry(byte[] rawName, long qidPath, byte qidType, long offset, int type) {
+        /** The name read as UTF-8. */
+        public String name() {
+            return new String(rawName, StandardCharsets.UTF_8);
+        }
+    }
 
     /** What Tgetattr answers (the fields tests and tools look at). */
     public record Attr(long qidPath, byte qidType, int mode, int uid, int gid, long nlink, long size,
@@ -132,7 +137,11 @@ public final class P9Client implements AutoCloseable {
         public Request bytes(byte[] v) { room(v.length).put(v); return this; }
 
         public Request str(String s) {
-            byte[] v = s.getBytes(StandardCharsets.UTF_8);
+            return str(s.getBytes(StandardCharsets.UTF_8));
+        }
+
+        /** A string field of any bytes (names need not be UTF-8). */
+        public Request str(byte[] v) {
             room(2 + v.length).putShort((short) v.length).put(v);
             return this;
         }
@@ -167,10 +176,13 @@ public final class P9Client implements AutoCloseable {
     }
 
     private static String str(ByteBuffer b) {
-        int n = b.getShort() & 0xffff;
-        byte[] v = new byte[n];
+        return new String(bytes(b), StandardCharsets.UTF_8);
+    }
+
+    private static byte[] bytes(ByteBuffer b) {
+        byte[] v = new byte[b.getShort() & 0xffff];
         b.get(v);
-        return new String(v, StandardCharsets.UTF_8);
+        return v;
     }
 
     private static long qidPath(ByteBuffer b) {
@@ -237,7 +249,12 @@ public final class P9Client implements AutoCloseable {
     }
 
     public void lcreate(int fid, String name, int flags, int mode) {
-        call(request(TLCREATE).u32(fid).str(name).u32(flags).u32(mode).u32(-1));
+        lcreate(fid, name, flags, mode, -1);
+    }
+
+    /** Tlcreate asking for group {@code gid} (-1: none), as a client passes its fsgid. */
+    public void lcreate(int fid, String name, int flags, int mode, int gid) {
+        call(request(TLCREATE).u32(fid).str(name).u32(flags).u32(mode).u32(gid));
     }
 
     public byte[] read(int fid, long offset, int count) {
@@ -268,7 +285,7 @@ public final class P9Client implements AutoCloseable {
                 long qpath = b.getLong();
                 offset = b.getLong();
                 int type = b.get() & 0xff;
-                out.add(new Entry(str(b), qpath, qtype, offset, type));
+                out.add(new Entry(bytes(b), qpath, qtype, offset, type));
             }
         }
     }
@@ -282,7 +299,21 @@ public final class P9Client implements AutoCloseable {
     }
 
     public void mkdir(int dfid, String name, int mode) {
-        call(request(TMKDIR).u32(dfid).str(name).u32(mode).u32(-1));
+        mkdir(dfid, name, mode, -1);
+    }
+
+    public void mkdir(int dfid, String name, int mode, int gid) {
+        call(request(TMKDIR).u32(dfid).str(name).u32(mode).u32(gid));
+    }
+
+    /** Tmknod; {@code mode} holds the file type (S_IFIFO, S_IFBLK, ...). */
+    public void mknod(int dfid, String name, int mode, int major, int minor, int gid) {
+        call(request(TMKNOD).u32(dfid).str(name).u32(mode).u32(major).u32(minor).u32(gid));
+    }
+
+    /** Sends a request built with {@link #request}; the reply body past its header, or the Rlerror as a P9Error. */
+    public ByteBuffer send(Request r) {
+        return call(r).body();
     }
 
     public void symlink(int dfid, String name, String target) {

@@ -9,9 +9,9 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 
 /**
- * Decodes the fields of one request (little-endian, strings as u16 length + UTF-8). A field past
- * the end of the message, or a string that is not valid UTF-8 or holds a NUL, fails the request
- * with EINVAL: the guest is untrusted and no field is believed before it is checked.
+ * Decodes the fields of one request (little-endian, strings as u16 length + bytes). A field past
+ * the end of the message, a string holding a NUL, or a text field that is not valid UTF-8 fails
+ * the request with EINVAL: the guest is untrusted and no field is believed before it is checked.
  */
 final class P9Reader {
     private final ByteBuffer b;
@@ -57,32 +57,33 @@ final class P9Reader {
         return !b.hasRemaining();
     }
 
+    /** A text field (version, user and share names): UTF-8. */
     String str() {
-        int n = u16();
-        need(n);
-        int at = b.position();
-        boolean ascii = true;
-        for (int i = 0; i < n; i++) {
-            byte c = b.get(at + i);
-            if (c == 0) {
-                throw new P9Error(Errno.EINVAL, "NUL in a string");
-            }
-            ascii &= c > 0;
-        }
-        ByteBuffer slice = b.slice(at, n);
-        b.position(at + n);
-        if (ascii) { // nearly every name: no decoder needed
-            byte[] bytes = new byte[n];
-            slice.get(bytes);
-            return new String(bytes, StandardCharsets.US_ASCII);
-        }
+        byte[] bytes = name();
         try {
             return StandardCharsets.UTF_8.newDecoder()
                     .onMalformedInput(CodingErrorAction.REPORT)
                     .onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(slice).toString();
+                    .decode(ByteBuffer.wrap(bytes)).toString();
         } catch (CharacterCodingException e) {
             throw new P9Error(Errno.EINVAL, "string is not UTF-8");
         }
+    }
+
+    /**
+     * A file name, symlink target or xattr name: bytes, as Linux keeps them, in whatever encoding
+     * (or none) the guest used; only NUL, which would end the C string early, is refused.
+     */
+    byte[] name() {
+        int n = u16();
+        need(n);
+        byte[] bytes = new byte[n];
+        b.get(bytes);
+        for (byte c : bytes) {
+            if (c == 0) {
+                throw new P9Error(Errno.EINVAL, "NUL in a string");
+            }
+        }
+        return bytes;
     }
 }

@@ -1,7 +1,5 @@
 package dev.jwsl.hypervisor.p9;
 
-import dev.jwsl.hypervisor.sys.Errno;
-
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -15,9 +13,10 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Serves host directories ("shares") over 9P2000.L to any number of connections, each a
- * {@link P9Session}, with the host user's permissions and nothing more. Requests run on a small
- * pool of worker threads shared by every connection, so one slow host read does not stall
- * other requests, and replies may complete out of order (9P tags allow that).
+ * {@link P9Session}. Run by a user, it serves with that user's permissions and nothing more; run
+ * as root, it serves each request as the user the client attached as (see {@code Credentials}).
+ * Requests run on a small pool of worker threads shared by every connection, so one slow host
+ * read does not stall other requests, and replies may complete out of order (9P tags allow that).
  */
 public final class P9Server implements AutoCloseable {
     /** Largest message the server accepts or sends: 1 MiB. */
@@ -26,18 +25,38 @@ public final class P9Server implements AutoCloseable {
     public static final int DEFAULT_MAX_FIDS = 4096;
 
     /**
+     * What one connection may hold, and what the server makes.
+     *
+     * @param maxFids     fids per connection
+     * @param xattrBytes  bytes of extended-attribute values per connection held between requests
+     *                    (Txattrwalk values not yet read, Txattrcreate values not yet set): each
+     *                    is up to 64 KiB of heap, and the guest picks how many it leaves pending
+     * @param deviceNodes whether Tmknod may make block and character devices: a node the guest
+     *                    makes on the host opens the host's device for any host user its mode
+     *                    allows
+     */
+    public record Settings(int maxFids, long xattrBytes, boolean deviceNodes) {
+        /** 1 MiB of xattr values: sixteen of the largest, far more than a v9fs client keeps pending. */
+        public static final Settings DEFAULT = new Settings(DEFAULT_MAX_FIDS, 1 << 20, false);
+
+        public Settings withDeviceNodes(boolean allowed) {
+            return new Settings(maxFids, xattrBytes, allowed);
+        }
+    }
+
+    /**
      * A share as the server holds it: its root opened once, and the root's identity. {@code path}
      * is the host path as configured (an attach may name it); {@code realPath} is the root's name
      * as the kernel gives it for the descriptor (symlinks resolved), the prefix of every file
      * inside.
      */
-    record ShareRoot(String name, Path path, String realPath, int fd, long dev, long ino) {}
+    record ShareRoot(String name, Path path, byte[] realPath, int fd, long dev, long ino) {}
 
     private final Map<String, ShareRoot> shares = new LinkedHashMap<>();
     private final ShareRoot defaultShare;
     private final ExecutorService workers;
     private final boolean ownExecutor;
-    private final int maxFids;
+    private final Settings settings;
     private final boolean privileged = HostFs.geteuid() == 0;
     private final Map<Long, Integer> devices = new ConcurrentHashMap<>();
     private final AtomicInteger nextDevice = new AtomicInteger();
@@ -50,11 +69,19 @@ public final class P9Server implements AutoCloseable {
      * @throws P9Error if a share root cannot be opened as a directory
      */
     public P9Server(Map<String, Path> shares, int threads) {
-        this(shares, null, DEFAULT_MAX_FIDS, threads);
+        this(shares, threads, Settings.DEFAULT);
     }
 
-    /** As above, running requests on {@code executor} (tests: {@code Runnable::run}). */
+    public P9Server(Map<String, Path> shares, int threads, Settings settings) {
+        this(shares, null, settings, threads);
+    }
+
+    /** As above, running requests on {@code executor} (tests). */
     P9Server(Map<String, Path> shares, ExecutorService executor, int maxFids, int threads) {
+        this(shares, executor, new Settings(maxFids, Settings.DEFAULT.xattrBytes(), false), threads);
+    }
+
+    P9Server(Map<String, Path> shares, ExecutorService executor, Settings settings, int threads) {
         if (shares.isEmpty()) {
             throw new IllegalArgumentException("no share to serve");
         }
@@ -64,7 +91,7 @@ public final class P9Server implements AutoCloseable {
             try {
                 fd = HostFs.open(root.toString(), HostFs.O_PATH | HostFs.O_DIRECTORY | HostFs.O_CLOEXEC, 0);
                 HostFs.Stat st = HostFs.stat(fd);
-                String real = HostFs.readlink(HostFs.AT_FDCWD, HostFs.procPath(fd));
+                byte[] real = HostFs.pathOf(fd);
                 this.shares.put(e.getKey(), new ShareRoot(e.getKey(), root, real, fd, st.dev(), st.ino()));
             } catch (P9Error err) {
                 HostFs.close(fd);
@@ -73,7 +100,7 @@ public final class P9Server implements AutoCloseable {
             }
         }
         this.defaultShare = this.shares.values().iterator().next();
-        this.maxFids = maxFids;
+        this.settings = settings;
         this.ownExecutor = executor == null;
         this.workers = executor != null ? executor : Executors.newFixedThreadPool(threads, r -> {
             Thread t = new Thread(r, "p9-worker");
@@ -112,11 +139,11 @@ public final class P9Server implements AutoCloseable {
         return workers;
     }
 
-    int maxFids() {
-        return maxFids;
+    Settings settings() {
+        return settings;
     }
 
-    /** Whether the server may give files to other users (it runs as root). */
+    /** Whether the server runs as root, and so serves each request as the attaching user. */
     boolean privileged() {
         return privileged;
     }
@@ -140,19 +167,6 @@ public final class P9Server implements AutoCloseable {
             default -> P9Constants.QTFILE;
         };
         return new Qid(type, 0, qidPath(st.dev(), st.ino()));
-    }
-
-    /** Gives a new file to the creating user and the group the client asked for, where the host allows. */
-    void own(int fd, Fid creator, int gid) {
-        int uid = privileged && creator.uid != -1 ? creator.uid : -1;
-        try {
-            HostFs.chown(fd, uid, gid);
-        } catch (P9Error e) {
-            if (e.errno() != Errno.EPERM) {
-                throw e;
-            }
-            // an unprivileged server keeps the host user's ownership, as WSL's drvfs does
-        }
     }
 
     void internalError() {

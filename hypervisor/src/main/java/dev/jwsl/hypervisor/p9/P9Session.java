@@ -16,7 +16,9 @@ import static dev.jwsl.hypervisor.p9.P9Constants.*;
 /**
  * One 9P connection: its negotiated msize and its fids. A transport {@link #submit submits}
  * each request with a buffer for the reply; the reply's length comes back through a callback
- * once it is written (or -1: the message was not 9P, drop the connection).
+ * once it is written (or -1: the message was not 9P, drop the connection). Nothing but Tversion
+ * is served until a Tversion has agreed on 9P2000.L and an msize, and no message may be larger
+ * than that msize.
  */
 public final class P9Session implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(P9Session.class.getName());
@@ -26,6 +28,7 @@ public final class P9Session implements AutoCloseable {
 
     private final P9Server server;
     private final FidTable fids;
+    private final XattrBudget xattrBudget;
     private final Map<Integer, CompletableFuture<Void>> inFlight = new ConcurrentHashMap<>();
     private final WalkRequests walks;
     private final AttrRequests attrs;
@@ -35,16 +38,18 @@ public final class P9Session implements AutoCloseable {
     private final LockRequests locks;
     private final LinkRequests links;
     private volatile int msize = P9Server.MAX_MSIZE;
+    private volatile boolean negotiated;
     private volatile boolean closed;
 
     P9Session(P9Server server) {
         this.server = server;
-        this.fids = new FidTable(server.maxFids());
+        this.fids = new FidTable(server.settings().maxFids());
+        this.xattrBudget = new XattrBudget(server.settings().xattrBytes());
         this.walks = new WalkRequests(server, fids);
         this.attrs = new AttrRequests(server, fids);
         this.dirs = new DirRequests(server, fids);
         this.files = new FileRequests(server, fids);
-        this.xattrs = new XattrRequests(fids);
+        this.xattrs = new XattrRequests(fids, xattrBudget);
         this.locks = new LockRequests(fids);
         this.links = new LinkRequests(fids);
     }
@@ -57,6 +62,11 @@ public final class P9Session implements AutoCloseable {
     /** Fids held now. */
     public int fidCount() {
         return fids.size();
+    }
+
+    /** Heap held now by xattr values between requests. */
+    long xattrBytes() {
+        return xattrBudget.used();
     }
 
     /**
@@ -139,52 +149,17 @@ public final class P9Session implements AutoCloseable {
         if (closed) {
             return error(reply, tag, Errno.EBADF);
         }
-        int capacity = (int) Math.min(reply.length(), msize);
         List<Fid> held = new ArrayList<>(2);
         try {
-            if (type == TWRITE) {
-                return files.write(message, reply, tag, held);
-            }
-            if (type == TREAD) {
-                return files.read(message, reply, tag, capacity, held);
-            }
             if (message.length() > msize) {
-                throw new P9Error(Errno.EINVAL, "message larger than msize");
+                throw new P9Error(Errno.EMSGSIZE, "message larger than msize " + msize);
             }
-            byte[] bytes = new byte[(int) message.length()];
-            message.read(0, bytes);
-            P9Reader in = new P9Reader(bytes).skipHeader();
-            P9Writer out = new P9Writer(capacity, type + 1, tag);
-            switch (type) {
-                case TVERSION -> version(in, out);
-                case TATTACH -> walks.attach(in, out);
-                case TFLUSH -> flush(in);
-                case TWALK -> walks.walk(in, out, held);
-                case TGETATTR -> attrs.getattr(in, out, held);
-                case TSETATTR -> attrs.setattr(in, held);
-                case TSTATFS -> attrs.statfs(in, out, held);
-                case TLOPEN -> files.lopen(in, out, held);
-                case TLCREATE -> files.lcreate(in, out, held);
-                case TFSYNC -> files.fsync(in, held);
-                case TREADDIR -> dirs.readdir(in, out, held);
-                case TMKDIR -> dirs.mkdir(in, out, held);
-                case TSYMLINK -> dirs.symlink(in, out, held);
-                case TREADLINK -> dirs.readlink(in, out, held);
-                case TMKNOD -> dirs.mknod(in, out, held);
-                case TLINK -> links.link(in, held);
-                case TRENAME -> links.rename(in, held);
-                case TRENAMEAT -> links.renameat(in, held);
-                case TUNLINKAT -> links.unlinkat(in, held);
-                case TREMOVE -> links.remove(in);
-                case TCLUNK -> clunk(in);
-                case TLOCK -> locks.lock(in, out, held);
-                case TGETLOCK -> locks.getlock(in, out, held);
-                case TXATTRWALK -> xattrs.xattrwalk(in, out, held);
-                case TXATTRCREATE -> xattrs.xattrcreate(in, held);
-                default -> throw new P9Error(Errno.EOPNOTSUPP);
+            if (!negotiated && type != TVERSION) {
+                throw new P9Error(Errno.EPROTO, "no Tversion yet");
             }
-            byte[] r = out.finish(out.position());
-            return reply.write(0, r, r.length);
+            try (Credentials.Scope _ = Credentials.actAs(requester(type, message, held))) {
+                return dispatch(type, tag, message, reply, held);
+            }
         } catch (P9Error e) {
             if (TRACE) {
                 System.err.println("9P type " + type + " tag " + tag + ": " + e.getMessage());
@@ -197,15 +172,92 @@ public final class P9Session implements AutoCloseable {
         }
     }
 
+    /**
+     * Who a server running as root serves the request as: the user its first fid was attached by
+     * (every request but Tversion, Tattach and Tflush starts with one). The fid is taken here, so
+     * a request whose fid does not exist fails before anything runs as root. Null on a server that
+     * is not root, or for a request no user makes.
+     */
+    private HostUser requester(int type, Scatter message, List<Fid> held) {
+        if (!server.privileged() || !startsWithFid(type)) {
+            return null;
+        }
+        byte[] fid = new byte[HEADER + 4];
+        if (message.read(0, fid) < fid.length) {
+            throw new P9Error(Errno.EINVAL, "short message");
+        }
+        return fids.use(new P9Reader(fid).skipHeader().u32(), held).user;
+    }
+
+    private static boolean startsWithFid(int type) {
+        return switch (type) {
+            case TSTATFS, TLOPEN, TLCREATE, TSYMLINK, TMKNOD, TRENAME, TREADLINK, TGETATTR, TSETATTR, TXATTRWALK,
+                 TXATTRCREATE, TREADDIR, TFSYNC, TLOCK, TGETLOCK, TLINK, TMKDIR, TRENAMEAT, TUNLINKAT, TWALK, TREAD,
+                 TWRITE, TCLUNK, TREMOVE -> true;
+            default -> false;
+        };
+    }
+
+    private int dispatch(int type, int tag, Scatter message, Scatter reply, List<Fid> held) {
+        int capacity = (int) Math.min(reply.length(), msize);
+        if (type == TWRITE) {
+            return files.write(message, reply, tag, held);
+        }
+        if (type == TREAD) {
+            return files.read(message, reply, tag, capacity, held);
+        }
+        byte[] bytes = new byte[(int) message.length()];
+        message.read(0, bytes);
+        P9Reader in = new P9Reader(bytes).skipHeader();
+        P9Writer out = new P9Writer(capacity, type + 1, tag);
+        switch (type) {
+            case TVERSION -> version(in, out);
+            case TATTACH -> walks.attach(in, out);
+            case TFLUSH -> flush(in);
+            case TWALK -> walks.walk(in, out, held);
+            case TGETATTR -> attrs.getattr(in, out, held);
+            case TSETATTR -> attrs.setattr(in, held);
+            case TSTATFS -> attrs.statfs(in, out, held);
+            case TLOPEN -> files.lopen(in, out, held);
+            case TLCREATE -> files.lcreate(in, out, held);
+            case TFSYNC -> files.fsync(in, held);
+            case TREADDIR -> dirs.readdir(in, out, held);
+            case TMKDIR -> dirs.mkdir(in, out, held);
+            case TSYMLINK -> dirs.symlink(in, out, held);
+            case TREADLINK -> dirs.readlink(in, out, held);
+            case TMKNOD -> dirs.mknod(in, out, held);
+            case TLINK -> links.link(in, held);
+            case TRENAME -> links.rename(in, held);
+            case TRENAMEAT -> links.renameat(in, held);
+            case TUNLINKAT -> links.unlinkat(in, held);
+            case TREMOVE -> links.remove(in);
+            case TCLUNK -> clunk(in);
+            case TLOCK -> locks.lock(in, out, held);
+            case TGETLOCK -> locks.getlock(in, out, held);
+            case TXATTRWALK -> xattrs.xattrwalk(in, out, held);
+            case TXATTRCREATE -> xattrs.xattrcreate(in, held);
+            default -> throw new P9Error(Errno.EOPNOTSUPP);
+        }
+        byte[] r = out.finish(out.position());
+        return reply.write(0, r, r.length);
+    }
+
+    /**
+     * Starts the session again: every fid goes, and only a client that speaks 9P2000.L with an
+     * msize of at least 4 KiB (an unsigned field: 2^31 and up is large, not negative) may go on.
+     */
     private void version(P9Reader in, P9Writer out) {
-        int requested = in.u32();
+        long requested = Integer.toUnsignedLong(in.u32());
         String version = in.str();
+        negotiated = false;
         fids.clear();
         if (requested < 4096) {
             throw new P9Error(Errno.EINVAL, "msize below 4096");
         }
-        msize = Math.min(requested, P9Server.MAX_MSIZE);
-        out.u32(msize).str(version.startsWith(VERSION) ? VERSION : "unknown");
+        boolean known = version.startsWith(VERSION);
+        msize = (int) Math.min(requested, P9Server.MAX_MSIZE);
+        out.u32(msize).str(known ? VERSION : "unknown");
+        negotiated = known;
     }
 
     private void flush(P9Reader in) {

@@ -54,7 +54,11 @@ final class P9Writer {
     }
 
     P9Writer str(String s) {
-        byte[] bytes = s.getBytes(StandardCharsets.UTF_8);
+        return str(s.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** A string field holding bytes as the host gave them (a symlink target). */
+    P9Writer str(byte[] bytes) {
         if (bytes.length > 0xffff) {
             throw new P9Error(Errno.ENAMETOOLONG);
         }

@@ -13,16 +13,17 @@ record WalkRequests(P9Server server, FidTable fids) {
     void attach(P9Reader in, P9Writer out) {
         int fid = in.u32();
         in.u32(); // afid: no authentication
-        in.str(); // uname
+        in.name(); // uname: the uid (n_uname) says who
         String aname = in.str();
-        int uid = in.atEnd() ? -1 : in.u32();
+        int uid = in.atEnd() ? HostUser.NO_UID : in.u32();
         fids.requireUnused(fid);
         P9Server.ShareRoot share = server.share(aname).orElseThrow(() -> new P9Error(Errno.ENOENT, "no share " + aname));
-        int fd = HostFs.openat2(share.fd(), ".", HostFs.O_PATH | HostFs.O_DIRECTORY | HostFs.O_CLOEXEC, 0,
+        HostUser user = server.privileged() ? HostUser.lookup(uid) : null;
+        int fd = HostFs.openat2(share.fd(), HostFs.DOT, HostFs.O_PATH | HostFs.O_DIRECTORY | HostFs.O_CLOEXEC, 0,
                 HostFs.RESOLVE_BENEATH);
         Fid f;
         try {
-            f = new Fid(share, fd, uid, server.qid(HostFs.stat(fd)));
+            f = new Fid(share, fd, user, server.qid(HostFs.stat(fd)));
         } catch (P9Error e) {
             HostFs.close(fd);
             throw e;
@@ -38,9 +39,9 @@ record WalkRequests(P9Server server, FidTable fids) {
         if (n > MAX_WALK) {
             throw new P9Error(Errno.EINVAL, "walk of " + n + " names");
         }
-        List<String> names = new ArrayList<>(n);
+        List<byte[]> names = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
-            names.add(in.str());
+            names.add(in.name());
         }
         Fid from = fids.use(fidNo, held);
         if (from.pathFd < 0) {
@@ -53,7 +54,7 @@ record WalkRequests(P9Server server, FidTable fids) {
         int cur = -1; // owned descriptor of the last step; -1 while still at "from"
         Qid curQid = from.qid;
         try {
-            for (String name : names) {
+            for (byte[] name : names) {
                 int at = cur >= 0 ? cur : from.pathFd;
                 int next;
                 try {
@@ -75,7 +76,7 @@ record WalkRequests(P9Server server, FidTable fids) {
             if (qids.size() == n) {
                 int fd = cur >= 0 ? cur : HostFs.dup(from.pathFd);
                 cur = -1;
-                fids.install(newNo, new Fid(from.share, fd, from.uid, curQid));
+                fids.install(newNo, new Fid(from.share, fd, from.user, curQid));
             }
         } finally {
             HostFs.close(cur);

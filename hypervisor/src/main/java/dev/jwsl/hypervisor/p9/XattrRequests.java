@@ -8,9 +8,13 @@ import java.util.List;
 /**
  * Extended attributes, which 9P2000.L moves through fids of their own: Txattrwalk makes a fid
  * whose Tread gives the value (or the name list); Txattrcreate turns a fid into one whose Twrite
- * fills a value that Tclunk then sets.
+ * fills a value that Tclunk then sets. The values wait in the heap between those requests, taken
+ * from the connection's {@link XattrBudget}: past it, Txattrwalk is ENOMEM and Txattrcreate
+ * ENOSPC, which v9fs hands to getxattr(2) and setxattr(2) as they are (ENOSPC is setxattr's own
+ * "no room for the attribute"; ERANGE or E2BIG would tell the caller to retry larger or give up
+ * on an attribute that a later call could read).
  */
-record XattrRequests(FidTable fids) {
+record XattrRequests(FidTable fids, XattrBudget budget) {
     /** XATTR_SIZE_MAX: the largest value Linux sets. */
     private static final int MAX_VALUE = 65536;
 
@@ -18,7 +22,7 @@ record XattrRequests(FidTable fids) {
         int fidNo = in.u32();
         Fid f = fids.use(fidNo, held);
         int newNo = in.u32();
-        String name = in.str();
+        byte[] name = in.name();
         if (f.pathFd < 0) {
             throw new P9Error(Errno.EBADF);
         }
@@ -28,16 +32,18 @@ record XattrRequests(FidTable fids) {
         byte[] value;
         if (f.isSymlink()) {
             // the path calls below would follow the link: a symlink's only answer is "no attributes"
-            if (!name.isEmpty()) {
+            if (name.length > 0) {
                 throw new P9Error(Errno.ENODATA);
             }
             value = new byte[0];
         } else {
             String path = HostFs.procPath(f.pathFd);
-            value = name.isEmpty() ? HostFs.listxattr(path) : HostFs.getxattr(path, name);
+            value = name.length == 0 ? HostFs.listxattr(path) : HostFs.getxattr(path, name);
         }
-        Fid x = new Fid(f.share, -1, f.uid, f.qid);
+        XattrBudget.Charge charge = budget.take(value.length, Errno.ENOMEM);
+        Fid x = new Fid(f.share, -1, f.user, f.qid);
         x.xattrRead = value;
+        x.xattrCharge = charge;
         fids.install(newNo, x);
         out.u64(value.length);
     }
@@ -45,7 +51,7 @@ record XattrRequests(FidTable fids) {
     void xattrcreate(P9Reader in, List<Fid> held) {
         int n = in.u32();
         Fid f = fids.use(n, held);
-        String name = in.str();
+        byte[] name = in.name();
         long size = in.u64();
         int flags = in.u32();
         if (size < 0 || size > MAX_VALUE) {
@@ -61,6 +67,7 @@ record XattrRequests(FidTable fids) {
             if (f.isOpen()) {
                 throw new P9Error(Errno.EINVAL, "fid already open");
             }
+            f.xattrCharge = budget.take(size, Errno.ENOSPC);
             f.xattrWrite = new Fid.XattrWrite(name, flags, (int) size);
         }
     }

@@ -11,7 +11,9 @@
  * a name can never leave its directory. {@code ..} is opened again from the share root, a fid
  * whose file has moved out of its share resolves nothing more, and no request joins two shares:
  * {@link dev.jwsl.hypervisor.p9.Confinement} holds these rules, and every name goes through it.
- * The server has no privilege beyond the host user running it.
+ * Run by a user, the server has no privilege beyond that user's; run as root, it serves each
+ * request as the user who attached ({@code Credentials}), and so the host
+ * kernel decides every access as for that user's own process.
  *
  * <p>{@link dev.jwsl.hypervisor.p9.P9Session} frames and dispatches a connection's requests to
  * one class per family ({@code WalkRequests}, {@code AttrRequests}, {@code DirRequests},

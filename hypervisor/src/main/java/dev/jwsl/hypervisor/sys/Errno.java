@@ -32,6 +32,7 @@ public final class Errno {
     public static final int ELOOP = 40;
     public static final int ENODATA = 61;
     public static final int EPROTO = 71;
+    public static final int EMSGSIZE = 90;
 
     private Errno() {}
 
@@ -68,6 +69,7 @@ public final class Errno {
             case ELOOP -> "ELOOP (too many levels of symbolic links)";
             case ENODATA -> "ENODATA (no data available)";
             case EPROTO -> "EPROTO (protocol error)";
+            case EMSGSIZE -> "EMSGSIZE (message too long)";
             default -> null;
         };
         return name != null ? name : "errno " + errno;

@@ -5,6 +5,7 @@ import dev.jwsl.hypervisor.memory.GuestMemoryException;
 
 import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
+import java.util.BitSet;
 import java.util.List;
 import java.util.Optional;
 
@@ -17,6 +18,12 @@ import java.util.Optional;
  * <p>Ring layout (2.7.6, 2.7.8): the available ring is {@code flags, idx, ring[size], used_event}
  * (u16 each); the used ring is {@code flags, idx, ring[size] of {u32 id, u32 len}, avail_event}.
  * Not thread-safe: one device thread owns a queue at a time.
+ *
+ * <p>What one driver can cost the device is bounded by the queue: a chain has at most
+ * {@link #size()} descriptors, indirect ones included (2.7.5.3.1), and a chain the device has
+ * not returned cannot be made available again, so at most {@link #size()} requests are in
+ * flight however fast the driver publishes. A queue object serves one activation of its device:
+ * a device reset {@link #retire retires} it.
  */
 public final class Queue {
     /** Largest queue size the split ring format allows (2.7: Queue Size up to 32768). */
@@ -41,6 +48,13 @@ public final class Queue {
     private int signalledUsed;
     private boolean signalledValid;
     private boolean broken;
+    /** Heads popped and not yet returned. */
+    private final BitSet inFlight = new BitSet();
+    /**
+     * The device was reset: a device thread that still holds this queue (a request that finishes
+     * late) must neither take from nor write into rings a re-initialised driver may have reused.
+     */
+    private volatile boolean retired;
 
     /** A queue of at most {@code maxSize} entries (a power of two) over {@code memory}. */
     public Queue(GuestMemory memory, int maxSize) {
@@ -123,15 +137,9 @@ public final class Queue {
         broken = true;
     }
 
-    /** Back to the state after device reset (2.4): not ready, default size, no addresses. */
-    public void reset() {
-        size = maxSize;
-        ready = false;
-        descTable = availRing = usedRing = 0;
-        eventIdx = indirect = false;
-        nextAvail = nextUsed = signalledUsed = 0;
-        signalledValid = false;
-        broken = false;
+    /** The device was reset (2.4): from now on this queue pops nothing and returns nothing. */
+    public void retire() {
+        retired = true;
     }
 
     /**
@@ -171,7 +179,7 @@ public final class Queue {
      * @throws QueueException if the chain or the available index is malformed; the queue is then broken
      */
     public Optional<DescriptorChain> pop() {
-        if (broken || !ready) {
+        if (broken || !ready || retired) {
             return Optional.empty();
         }
         try {
@@ -191,7 +199,11 @@ public final class Queue {
                         "avail idx %d is %d ahead of %d, queue size %d".formatted(avail, pending, nextAvail, size));
             }
             int head = Short.toUnsignedInt(memory.readShort(availRing + 4 + 2L * (nextAvail % size)));
+            if (inFlight.get(head)) {
+                throw new QueueException(QueueException.Reason.HEAD_IN_FLIGHT, "head " + head + " was not returned yet");
+            }
             DescriptorChain chain = walk(head);
+            inFlight.set(head);
             nextAvail = (nextAvail + 1) & 0xffff;
             return Optional.of(chain);
         } catch (QueueException e) {
@@ -209,10 +221,7 @@ public final class Queue {
         }
         List<Descriptor> out = new ArrayList<>();
         int index = head;
-        for (int count = 1; ; count++) {
-            if (count > size) {
-                throw new QueueException(QueueException.Reason.DESC_CHAIN_TOO_LONG, "chain from " + head + " exceeds " + size);
-            }
+        while (true) {
             Descriptor d = readDescriptor(descTable, index);
             if (d.isIndirect()) {
                 walkIndirect(d, out);
@@ -244,10 +253,7 @@ public final class Queue {
         }
         checkInRam(table);
         int index = 0;
-        for (int count = 1; ; count++) {
-            if (count > n) {
-                throw new QueueException(QueueException.Reason.DESC_CHAIN_TOO_LONG, "indirect chain exceeds " + n);
-            }
+        while (true) {
             Descriptor d = readDescriptor(table.address(), index);
             if (d.isIndirect()) {
                 throw new QueueException(QueueException.Reason.INDIRECT_NESTED, "indirect descriptor in an indirect table");
@@ -263,7 +269,14 @@ public final class Queue {
         }
     }
 
+    /**
+     * Adds one descriptor to a chain. The chain's length, indirect descriptors included, is what
+     * bounds a loop (2.7.5.3.1: no longer than the queue), and what one chain costs the device.
+     */
     private void append(List<Descriptor> out, Descriptor d) {
+        if (out.size() == size) {
+            throw new QueueException(QueueException.Reason.DESC_CHAIN_TOO_LONG, "chain longer than the queue (" + size + ")");
+        }
         if (!d.isWritable() && !out.isEmpty() && out.getLast().isWritable()) {
             throw new QueueException(QueueException.Reason.READABLE_AFTER_WRITABLE, "descriptor " + d);
         }
@@ -289,12 +302,16 @@ public final class Queue {
     /**
      * Returns chain {@code head} to the driver with {@code length} bytes written into it (2.7.8).
      *
-     * @throws QueueException if {@code head} is not a descriptor index of this queue
+     * @throws QueueException if {@code head} is not a chain this queue popped and has not returned
      */
     public void addUsed(int head, int length) {
-        if (head < 0 || head >= size) {
-            throw new QueueException(QueueException.Reason.USED_INDEX_OUT_OF_RANGE, "head " + head + " >= size " + size);
+        if (retired) {
+            return; // the request outlived its activation: nobody waits for it
         }
+        if (head < 0 || head >= size || !inFlight.get(head)) {
+            throw new QueueException(QueueException.Reason.USED_INDEX_OUT_OF_RANGE, "head " + head + " is not in flight");
+        }
+        inFlight.clear(head);
         long entry = usedRing + 4 + 8L * (nextUsed % size);
         memory.writeInt(entry, head);
         memory.writeInt(entry + 4, length);
@@ -309,6 +326,9 @@ public final class Queue {
      * otherwise unless the driver set VRING_AVAIL_F_NO_INTERRUPT (2.7.7).
      */
     public boolean needsNotification() {
+        if (retired) {
+            return false;
+        }
         VarHandle.fullFence(); // the used idx store is ordered before reading the driver's wishes
         if (!eventIdx) {
             return (memory.readShort(availRing) & VRING_AVAIL_F_NO_INTERRUPT) == 0;

@@ -10,8 +10,10 @@ public final class QueueException extends RuntimeException {
         AVAIL_IDX_JUMP,
         /** A head or {@code next} index is not below the queue (or indirect table) size. */
         DESC_INDEX_OUT_OF_RANGE,
-        /** A chain is longer than the queue or indirect table: the driver built a loop. */
+        /** A chain, indirect descriptors included, is longer than the queue (2.7.5.3.1): a loop, or a chain too long. */
         DESC_CHAIN_TOO_LONG,
+        /** A chain the device has not returned yet was made available again. */
+        HEAD_IN_FLIGHT,
         /** A buffer is not entirely inside guest RAM. */
         DESC_ADDRESS_OUT_OF_RANGE,
         /** A device-readable descriptor follows a device-writable one (2.7.4.2). */

@@ -44,13 +44,18 @@ public interface VirtioDevice {
     /**
      * The driver set DRIVER_OK: the queues are validated and ready (one per
      * {@link #queueMaxSizes()} entry; a queue the driver did not enable is not {@link Queue#ready()}).
+     * Called at most once between resets; the queues are new each time.
      */
     void activate(GuestMemory memory, List<Queue> queues, VirtioInterrupt interrupt);
 
     /** The driver notified queue {@code queue} that buffers are available. */
     void queueNotify(int queue);
 
-    /** Device reset (status 0): drop all state from the last activation. */
+    /**
+     * Device reset (status 0): drop all state from the last activation and release what it
+     * acquired (sessions, connections, host descriptors), so that the driver can start over.
+     * Also called when there was no activation, or one that threw half-way.
+     */
     void reset();
 
     /** Releases host resources when the VM ends. */

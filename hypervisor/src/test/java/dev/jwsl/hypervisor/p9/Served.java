@@ -8,7 +8,18 @@ import java.util.concurrent.Executors;
 record Served(P9Server server, P9Session session, P9Client client) implements AutoCloseable {
     /** The first share is the default; the map's order is kept. */
     static Served shares(Map<String, Path> shares) {
-        P9Server server = new P9Server(shares, Executors.newSingleThreadExecutor(), 64, 1);
+        return of(new P9Server(shares, Executors.newSingleThreadExecutor(), 64, 1));
+    }
+
+    /** One share, its root attached as fid 1 by uid 0. */
+    static Served attached(Path share) {
+        Served s = shares(Map.of("s", share));
+        s.client().attach(1, "", 0);
+        return s;
+    }
+
+    /** A connection to {@code server}, which closes with it. */
+    static Served of(P9Server server) {
         P9Session session = server.open();
         P9Client client = new P9Client(P9Client.direct(session, 1 << 16));
         client.version(1 << 16);

@@ -5,9 +5,11 @@ import dev.jwsl.hypervisor.memory.MmapGuestMemory;
 import dev.jwsl.hypervisor.virtio.Descriptor;
 import dev.jwsl.hypervisor.virtio.Queue;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The driver side of a split virtqueue, for device tests without KVM (after rust-vmm
@@ -47,6 +49,8 @@ public final class MockQueue {
     private int nextDesc;
     private int availIdx;
     private int usedSeen;
+    private final long dataBase;
+    private final long dataEnd;
     private long dataNext;
 
     public MockQueue(GuestMemory memory, int size) {
@@ -54,12 +58,28 @@ public final class MockQueue {
     }
 
     public MockQueue(GuestMemory memory, int size, long ringBase, long dataBase) {
+        this(memory, size, ringBase, dataBase, Long.MAX_VALUE);
+    }
+
+    /**
+     * Buffers come from {@code [dataBase, dataEnd)}, starting over at the bottom when it runs out,
+     * so that a long-running driver (a fuzzer) reuses its memory as a real one does.
+     */
+    public MockQueue(GuestMemory memory, int size, long ringBase, long dataBase, long dataEnd) {
         this.memory = memory;
         this.size = size;
         this.desc = ringBase;
         this.avail = align(desc + 16L * size, 4096);
         this.used = align(avail + 6 + 2L * size, 4096);
+        this.dataBase = dataBase;
+        this.dataEnd = dataEnd;
         this.dataNext = dataBase;
+        memory.slice(desc, used + 6 + 8L * size - desc).fill((byte) 0); // fresh rings, as a driver allocates them
+    }
+
+    /** The queue size the driver uses (QueueNum). */
+    public int size() {
+        return size;
     }
 
     /** 16 MiB of guest RAM at 0, enough for the mock rings and buffers. */
@@ -91,6 +111,9 @@ public final class MockQueue {
 
     /** Allocates a guest buffer of {@code length} bytes. */
     public long allocate(int length) {
+        if (dataNext + length > dataEnd) {
+            dataNext = dataBase;
+        }
         long at = dataNext;
         dataNext = align(dataNext + Math.max(length, 1), 16);
         return at;
@@ -179,6 +202,25 @@ public final class MockQueue {
         long at = used + 4 + 8L * (usedSeen % size);
         usedSeen = (usedSeen + 1) & 0xffff;
         return Optional.of(new Used(memory.readInt(at), memory.readInt(at + 4)));
+    }
+
+    /**
+     * The next used entry, waiting up to {@code timeout} for a device that answers on its own
+     * threads (9P workers, a network backend).
+     *
+     * @throws AssertionError if none comes
+     */
+    public Used awaitUsed(Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        for (Optional<Used> u = nextUsed(); ; u = nextUsed()) {
+            if (u.isPresent()) {
+                return u.get();
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("no used buffer within " + timeout);
+            }
+            LockSupport.parkNanos(100_000);
+        }
     }
 
     /** The used ring's idx. */

@@ -224,14 +224,16 @@ class QueueTest {
     }
 
     @Test
-    void resetClearsBrokenAndIndices() {
+    void aRetiredQueueNeitherPopsNorReturns() {
         Queue q = queue(0);
-        driver.publish(99);
-        assertThrows(QueueException.class, q::pop);
-        q.reset();
-        assertFalse(q.isBroken());
-        assertFalse(q.ready());
-        assertEquals(0, q.nextAvail());
+        driver.add(Seg.writable(4));
+        int head = q.pop().orElseThrow().head();
+        driver.add(Seg.writable(4));
+        q.retire();
+        assertTrue(q.pop().isEmpty());
+        q.addUsed(head, 4);
+        assertEquals(0, driver.usedIdx(), "a late request of a reset device reached the ring");
+        assertFalse(q.needsNotification());
     }
 
     @Test
@@ -272,5 +274,72 @@ class QueueTest {
         q.pop().orElseThrow();
         assertTrue(q.pop().isEmpty());
         assertEquals(2, driver.availEvent(), "notify me when avail idx 2 is published");
+    }
+
+    // ---- issue 16: what one chain may cost the device ----
+
+    /** An indirect table of {@code n} descriptors linked in order; its address. */
+    private long linkedTable(int n) {
+        long table = driver.allocate(16 * n);
+        for (int i = 0; i < n; i++) {
+            driver.writeDescAt(table, i, MockQueue.DATA_BASE, 4, i < n - 1 ? Descriptor.F_NEXT : 0, i + 1);
+        }
+        return table;
+    }
+
+    /** 2.7.5.3.1: a chain, indirect table included, is no longer than the queue. */
+    @Test
+    void aChainThroughAnIndirectTableIsCappedAtTheQueueSize() {
+        Queue q = queue(VirtioFeatures.bit(VirtioFeatures.RING_F_INDIRECT_DESC));
+        driver.writeDesc(0, linkedTable(17), 16 * 17, Descriptor.F_INDIRECT, 0);
+        driver.publish(0);
+        assertRejected(q, QueueException.Reason.DESC_CHAIN_TOO_LONG);
+    }
+
+    @Test
+    void directAndIndirectDescriptorsCountTogether() {
+        Queue q = queue(VirtioFeatures.bit(VirtioFeatures.RING_F_INDIRECT_DESC));
+        for (int i = 0; i < 9; i++) {
+            driver.writeDesc(i, MockQueue.DATA_BASE, 4, Descriptor.F_NEXT, i + 1);
+        }
+        driver.writeDesc(9, linkedTable(8), 16 * 8, Descriptor.F_INDIRECT, 0);
+        driver.publish(0);
+        assertRejected(q, QueueException.Reason.DESC_CHAIN_TOO_LONG); // 9 + 8 descriptors in a queue of 16
+    }
+
+    /**
+     * A driver that makes a chain available again before the device returned it would give an
+     * asynchronous device (9P) an unbounded number of requests in flight.
+     */
+    @Test
+    void aHeadStillInFlightCannotBeMadeAvailableAgain() {
+        Queue q = queue(0);
+        driver.writeDesc(0, MockQueue.DATA_BASE, 4, 0, 0);
+        driver.publish(0);
+        q.pop().orElseThrow();
+        driver.publish(0);
+        assertRejected(q, QueueException.Reason.HEAD_IN_FLIGHT);
+    }
+
+    @Test
+    void aReturnedHeadMayBeMadeAvailableAgain() {
+        Queue q = queue(0);
+        driver.writeDesc(0, MockQueue.DATA_BASE, 4, 0, 0);
+        for (int i = 0; i < 40; i++) {
+            driver.publish(0);
+            q.addUsed(q.pop().orElseThrow().head(), 0);
+        }
+        assertEquals(40, driver.usedIdx());
+    }
+
+    @Test
+    void addUsedRefusesAHeadTheDeviceDoesNotHold() {
+        Queue q = queue(0);
+        driver.add(Seg.writable(4));
+        int head = q.pop().orElseThrow().head();
+        q.addUsed(head, 4);
+        QueueException e = assertThrows(QueueException.class, () -> q.addUsed(head, 4));
+        assertEquals(QueueException.Reason.USED_INDEX_OUT_OF_RANGE, e.reason());
+        assertEquals(1, driver.usedIdx(), "returned once");
     }
 }

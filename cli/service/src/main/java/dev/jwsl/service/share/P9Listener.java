@@ -14,27 +14,69 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.epoll.EpollServerDomainSocketChannel;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
+import io.netty.handler.timeout.IdleStateEvent;
+import io.netty.handler.timeout.IdleStateHandler;
 
 import java.lang.foreign.MemorySegment;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Serves a {@link P9Server} on a stream socket: {@code unix:PATH} or {@code tcp:HOST:PORT}. Each
  * connection is a {@link P9Session}; frames are 9P messages (size[4] little-endian, counting
- * itself). Requests run on the server's workers and replies go out as they finish.
+ * itself).
+ *
+ * <p>The event loop only moves bytes: a request is handed, in order, to the connection's own
+ * thread, because session work is host file system calls that can block (a share on a hung NFS
+ * mount) and its reply buffer is an allocation that can wait for memory. Data requests go on from
+ * there to the server's workers, and replies go out as they finish. A client is served only as
+ * fast as it takes its replies: past {@link Limits#requests} or {@link Limits#bytes} between
+ * reading a request and writing its reply, the listener stops reading from it.
  */
 public final class P9Listener {
     private static final System.Logger LOG = System.getLogger(P9Listener.class.getName());
-    /** Requests one connection may have in flight before the listener stops reading from it. */
-    static final int MAX_IN_FLIGHT = 64;
-    /** Connections served at once; more are closed on arrival (each may hold thousands of host descriptors). */
-    static final int MAX_CONNECTIONS = 64;
+    /** Tread and Treaddir: their count[4] follows size[4] type[1] tag[2] fid[4] offset[8]. */
+    private static final int TREAD = 116, TREADDIR = 40, COUNT_AT = 19;
+    /** Rread and Rreaddir before their data: size[4] type[1] tag[2] count[4]. */
+    private static final int IO_HEADER = 11;
+    /** Any other reply of 9P2000.L fits: the longest, Rreadlink, is a path of at most 4 KiB. */
+    private static final int SMALL_REPLY = 8192;
+    private static final ThreadFactory CONNECTION_THREADS = Thread.ofPlatform().name("p9-connection-", 0)
+            .daemon().factory();
 
     private P9Listener() {}
+
+    /**
+     * What the listener lets clients hold.
+     *
+     * @param connections served at once; more are refused (each may hold thousands of host descriptors)
+     * @param perPeer     of those, from one TCP peer address, so one host cannot take them all
+     * @param requests    one connection's requests between being read and their reply being written
+     * @param bytes       their request and reply buffers, in bytes (one request is let through
+     *                    whatever its size)
+     * @param idle        how long a connection without fids may stay silent before it is closed
+     */
+    record Limits(int connections, int perPeer, int requests, int bytes, Duration idle) {
+        /**
+         * Room for four reads or writes at the 512 KiB msize the guest mounts with, headers
+         * included: as many as the server's workers run at once. All 64 connections stalled hold
+         * 132 MiB at most, half of bin/jwsl-9p's and the service's direct memory (their -Xmx).
+         */
+        static final Limits DEFAULT = new Limits(64, 16, 64, (2 << 20) + (64 << 10), Duration.ofSeconds(30));
+    }
 
     /** Where to listen, parsed from {@code unix:PATH} or {@code tcp:HOST:PORT}. */
     public sealed interface Address permits UnixAddress, TcpAddress {
@@ -71,21 +113,24 @@ public final class P9Listener {
      */
     public static Channel listen(EventLoopGroup group, P9Server server, Address address)
             throws InterruptedException, java.io.IOException {
-        java.util.concurrent.atomic.AtomicInteger connections = new java.util.concurrent.atomic.AtomicInteger();
+        return listen(group, server, address, Limits.DEFAULT);
+    }
+
+    static Channel listen(EventLoopGroup group, P9Server server, Address address, Limits limits)
+            throws InterruptedException, java.io.IOException {
+        Gate gate = new Gate(limits);
         ServerBootstrap b = new ServerBootstrap().group(group)
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        if (connections.incrementAndGet() > MAX_CONNECTIONS) {
-                            LOG.log(System.Logger.Level.WARNING, "9P: more than {0} connections, closing one", MAX_CONNECTIONS);
-                            connections.decrementAndGet();
+                        if (!gate.admit(ch)) {
                             ch.close();
                             return;
                         }
-                        ch.closeFuture().addListener(f -> connections.decrementAndGet());
                         ch.pipeline().addLast(
+                                new IdleStateHandler(0, 0, limits.idle().toMillis(), TimeUnit.MILLISECONDS),
                                 new LengthFieldBasedFrameDecoder(ByteOrder.LITTLE_ENDIAN, P9Server.MAX_MSIZE, 0, 4, -4, 0, true),
-                                new Connection(server.open()));
+                                new Connection(server.open(), limits));
                     }
                 });
         return switch (address) {
@@ -102,70 +147,214 @@ public final class P9Listener {
         };
     }
 
-    /** One client connection: frames in, replies out, a session for its lifetime. */
+    /** Who is at the other end, for the log. */
+    private static String peer(Channel ch) {
+        return ch.remoteAddress() instanceof InetSocketAddress a ? a.getAddress().getHostAddress() + ":" + a.getPort()
+                : "the Unix socket";
+    }
+
+    /**
+     * Admits connections up to the limits and takes them back when they close. A refusal is
+     * logged, at most every {@link #QUIET_NANOS} with the count since, so that a flood of
+     * connections cannot flood the log.
+     */
+    private static final class Gate {
+        private static final long QUIET_NANOS = TimeUnit.SECONDS.toNanos(10);
+        private final Limits limits;
+        private final AtomicInteger open = new AtomicInteger();
+        private final Map<InetAddress, Integer> perPeer = new ConcurrentHashMap<>();
+        private long lastLog = System.nanoTime() - QUIET_NANOS;
+        private int unlogged;
+
+        Gate(Limits limits) {
+            this.limits = limits;
+        }
+
+        boolean admit(Channel ch) {
+            InetAddress peer = ch.remoteAddress() instanceof InetSocketAddress a ? a.getAddress() : null;
+            if (open.incrementAndGet() > limits.connections()) {
+                open.decrementAndGet();
+                refused(ch, limits.connections() + " connections are open, the most served at once");
+                return false;
+            }
+            if (peer != null && perPeer.merge(peer, 1, Integer::sum) > limits.perPeer()) {
+                leave(peer);
+                refused(ch, "it has " + limits.perPeer() + " connections open, the most one peer may have");
+                return false;
+            }
+            ch.closeFuture().addListener(f -> leave(peer));
+            return true;
+        }
+
+        private void leave(InetAddress peer) {
+            if (peer != null) {
+                perPeer.computeIfPresent(peer, (p, n) -> n > 1 ? n - 1 : null);
+            }
+            open.decrementAndGet();
+        }
+
+        private synchronized void refused(Channel ch, String why) {
+            long now = System.nanoTime();
+            if (now - lastLog < QUIET_NANOS) {
+                unlogged++;
+                return;
+            }
+            LOG.log(System.Logger.Level.WARNING, "9P: refused a connection from {0}: {1}{2}", peer(ch), why,
+                    unlogged == 0 ? "" : " (and " + unlogged + " more refused since the last such message)");
+            lastLog = now;
+            unlogged = 0;
+        }
+    }
+
+    /**
+     * One client connection: frames in, replies out, a session for its lifetime. Its counters and
+     * queue belong to the event loop; its thread runs the session's side.
+     */
     private static final class Connection extends ChannelInboundHandlerAdapter {
         private final P9Session session;
-        private int inFlight;
+        private final Limits limits;
+        /** One thread at most, so requests reach the session in the order they came; it ends when idle. */
+        private final ThreadPoolExecutor thread = new ThreadPoolExecutor(0, 1, 10, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), CONNECTION_THREADS);
+        /** Requests read but not handed on, while the client is at its limits. */
+        private final ArrayDeque<ByteBuf> waiting = new ArrayDeque<>();
+        private int requests;
+        private long bytes;
+        private ChannelHandlerContext ctx;
 
-        Connection(P9Session session) {
+        Connection(P9Session session, Limits limits) {
             this.session = session;
+            this.limits = limits;
+        }
+
+        @Override
+        public void handlerAdded(ChannelHandlerContext ctx) {
+            this.ctx = ctx;
         }
 
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            ByteBuf frame = (ByteBuf) msg;
-            if (!frame.hasMemoryAddress()) {
-                ByteBuf direct = ctx.alloc().directBuffer(frame.readableBytes());
-                direct.writeBytes(frame);
-                frame.release();
-                frame = direct;
+            waiting.add((ByteBuf) msg);
+            handOn();
+        }
+
+        /** Hands waiting requests to the connection's thread as far as the limits allow. */
+        private void handOn() {
+            while (!waiting.isEmpty() && ctx.channel().isActive()) {
+                ByteBuf frame = waiting.peek();
+                int replyBytes = replyCapacity(frame);
+                long cost = (long) frame.readableBytes() + replyBytes;
+                if (requests > 0 && (requests >= limits.requests() || bytes + cost > limits.bytes())) {
+                    break;
+                }
+                waiting.poll();
+                requests++;
+                bytes += cost;
+                thread.execute(() -> serve(frame, replyBytes, cost));
+            }
+            // reading on would only pile up requests that cannot be served yet
+            boolean room = requests < limits.requests() && bytes < limits.bytes();
+            ctx.channel().config().setAutoRead(waiting.isEmpty() && room);
+        }
+
+        /** On the connection's thread: gives the request and a buffer for its reply to the session. */
+        private void serve(ByteBuf frame, int replyBytes, long cost) {
+            if (!ctx.channel().isActive()) {
+                drop(frame, null, cost);
+                return;
             }
             ByteBuf request = frame;
-            ByteBuf reply = ctx.alloc().directBuffer(replyCapacity(request));
-            // SAFETY: both buffers are direct, held (refcounted) until the callback below runs,
-            // and the segments cover exactly their readable/writable bytes.
-            MemorySegment req = MemorySegment.ofAddress(request.memoryAddress() + request.readerIndex())
-                    .reinterpret(request.readableBytes());
-            MemorySegment out = MemorySegment.ofAddress(reply.memoryAddress()).reinterpret(reply.capacity());
-            if (++inFlight >= MAX_IN_FLIGHT) {
-                ctx.channel().config().setAutoRead(false);
+            ByteBuf reply = null;
+            try {
+                request = direct(frame);
+                reply = ctx.alloc().directBuffer(replyBytes, replyBytes);
+                ByteBuf in = request, out = reply;
+                // The segments view the buffers' memory; both stay held until replied() runs.
+                session.submit(Scatter.of(MemorySegment.ofBuffer(in.nioBuffer())),
+                        Scatter.of(MemorySegment.ofBuffer(out.nioBuffer(0, replyBytes))),
+                        n -> ctx.executor().execute(() -> replied(in, out, cost, n)));
+            } catch (RuntimeException | OutOfMemoryError e) {
+                // out of direct memory, most likely: this client goes, the others stay
+                LOG.log(System.Logger.Level.WARNING, "9P: dropping a connection from {0}: {1}",
+                        peer(ctx.channel()), e.toString());
+                drop(request, reply, cost);
             }
-            session.submit(Scatter.of(req), Scatter.of(out), n -> onEventLoop(ctx, () -> {
+        }
+
+        private void drop(ByteBuf request, ByteBuf reply, long cost) {
+            ctx.executor().execute(() -> {
                 request.release();
-                if (--inFlight < MAX_IN_FLIGHT / 2) {
-                    ctx.channel().config().setAutoRead(true);
-                }
-                if (n < 0) {
+                if (reply != null) {
                     reply.release();
-                    ctx.close();
-                    return;
                 }
-                reply.writerIndex(n);
-                ctx.writeAndFlush(reply);
-            }));
+                written(cost);
+                ctx.close();
+            });
+        }
+
+        /** The session needs the request in one piece of native memory; Netty's reads nearly always are. */
+        private ByteBuf direct(ByteBuf frame) {
+            if (frame.isDirect() && frame.nioBufferCount() == 1) {
+                return frame;
+            }
+            ByteBuf copy = ctx.alloc().directBuffer(frame.readableBytes());
+            copy.writeBytes(frame);
+            frame.release();
+            return copy;
+        }
+
+        /** On the event loop: the reply is ready ({@code n} bytes), or -1: not 9P, drop the client. */
+        private void replied(ByteBuf request, ByteBuf reply, long cost, int n) {
+            request.release();
+            if (n < 0 || !ctx.channel().isActive()) {
+                reply.release();
+                written(cost);
+                ctx.close();
+                return;
+            }
+            reply.writerIndex(n);
+            ctx.writeAndFlush(reply).addListener(f -> written(cost));
+        }
+
+        private void written(long cost) {
+            requests--;
+            bytes -= cost;
+            handOn();
         }
 
         /**
-         * Room for the reply: a data reply can fill msize; every other reply of 9P2000.L fits in
-         * 8 KiB (the longest, Rreadlink, is a path of at most 4 KiB).
+         * Room for the reply: what a Tread or Treaddir asks for (up to msize), 8 KiB for anything
+         * else. Sized by the request, not by msize, so that replies held for a slow reader are
+         * counted at what they can be.
          */
-        private int replyCapacity(ByteBuf request) {
-            int type = request.readableBytes() > 4 ? request.getUnsignedByte(request.readerIndex() + 4) : 0;
-            boolean data = type == 116 || type == 40 || type == 100; // Tread, Treaddir, Tversion
-            return data ? session.msize() : Math.min(session.msize(), 8192);
+        private int replyCapacity(ByteBuf frame) {
+            int at = frame.readerIndex();
+            int type = frame.readableBytes() > 4 ? frame.getUnsignedByte(at + 4) : 0;
+            if ((type == TREAD || type == TREADDIR) && frame.readableBytes() >= COUNT_AT + 4) {
+                long count = frame.getUnsignedIntLE(at + COUNT_AT);
+                return (int) Math.min(session.msize(), IO_HEADER + count);
+            }
+            return Math.min(session.msize(), SMALL_REPLY);
         }
 
-        private static void onEventLoop(ChannelHandlerContext ctx, Runnable r) {
-            if (ctx.executor().inEventLoop()) {
-                r.run();
-            } else {
-                ctx.executor().execute(r);
+        /** A client that connects and never attaches holds a place another client may need. */
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object event) {
+            if (event instanceof IdleStateEvent && session.fidCount() == 0 && requests == 0 && waiting.isEmpty()) {
+                LOG.log(System.Logger.Level.DEBUG, "9P: closing a connection from {0}: no fid and silent for {1} s",
+                        peer(ctx.channel()), limits.idle().toSeconds());
+                ctx.close();
             }
         }
 
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
-            session.close();
+            for (ByteBuf frame; (frame = waiting.poll()) != null; ) {
+                frame.release();
+            }
+            // after the requests already handed on, so none of them opens a fid the close would miss
+            thread.execute(session::close);
+            thread.shutdown();
         }
 
         @Override

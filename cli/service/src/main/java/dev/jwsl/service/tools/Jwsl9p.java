@@ -38,6 +38,10 @@ public final class Jwsl9p implements Callable<Integer> {
     @Option(names = "--share", paramLabel = "NAME=DIR", description = "more directories, by attach name (repeatable)")
     List<String> shares = new ArrayList<>();
 
+    @Option(names = "--allow-device-nodes", description = "let clients make block and character device nodes "
+            + "(refused by default: run as root, the server would make them on the host)")
+    boolean deviceNodes;
+
     @Option(names = "--threads", paramLabel = "N", defaultValue = "4", description = "worker threads (default: ${DEFAULT-VALUE})")
     int threads;
 
@@ -78,7 +82,7 @@ public final class Jwsl9p implements Callable<Integer> {
             }
         }
         EventLoopGroup group = new EpollEventLoopGroup(1);
-        try (P9Server server = new P9Server(dirs, threads)) {
+        try (P9Server server = new P9Server(dirs, threads, P9Server.Settings.DEFAULT.withDeviceNodes(deviceNodes))) {
             List<Channel> channels = new ArrayList<>();
             for (P9Listener.Address a : addresses) {
                 channels.add(P9Listener.listen(group, server, a));

@@ -69,10 +69,25 @@ public final class SlirpBackend implements NetBackend {
     private long nextTimerHandle = 1;
     private final AtomicLong droppedFlows = new AtomicLong();
     private final AtomicLong droppedMalformed = new AtomicLong();
-    private long lastLimitLogNs = -LOG_INTERVAL_NS;
-    private long lastGuestErrorLogNs = -LOG_INTERVAL_NS;
+    private final LogInterval limitLog = new LogInterval();
+    private final LogInterval guestErrorLog = new LogInterval();
+    private final LogInterval linkErrorLog = new LogInterval();
     /** The loop thread's arena: upcall stubs, the configuration, the pollfd array. */
     private Arena loopArena;
+
+    /** A message the guest can provoke at will is logged at most once per {@link #LOG_INTERVAL_NS}. */
+    private static final class LogInterval {
+        private long lastNs = -LOG_INTERVAL_NS;
+
+        boolean due() {
+            long now = System.nanoTime();
+            if (now - lastNs < LOG_INTERVAL_NS) {
+                return false;
+            }
+            lastNs = now;
+            return true;
+        }
+    }
 
     private static final class Timer {
         final int id;
@@ -179,7 +194,7 @@ public final class SlirpBackend implements NetBackend {
             started.countDown();
             pollFds = loopArena.allocate(LibC.POLLFD_SIZE * 64L, 8);
             while (!stopping) {
-                guest.drainTransmit(this::input);
+                drainGuest();
                 pollCount = 0;
                 addPollFd(wakeFd.fd(), LibC.POLLIN);
                 timeout.set(JAVA_INT, 0, nextTimeoutMs());
@@ -204,6 +219,21 @@ public final class SlirpBackend implements NetBackend {
         }
     }
 
+    /**
+     * Takes the guest's frames. The device reports a broken ring itself (DEVICE_NEEDS_RESET); any
+     * other exception is a bug there, and letting it end this loop would end the VM's network for
+     * its lifetime, so it is logged and the loop goes on.
+     */
+    private void drainGuest() {
+        try {
+            guest.drainTransmit(this::input);
+        } catch (RuntimeException e) {
+            if (linkErrorLog.due()) {
+                LOG.log(System.Logger.Level.ERROR, "taking the guest's frames failed", e);
+            }
+        }
+    }
+
     /** A frame from the guest, into slirp, unless it is malformed or would open a socket too many. */
     private void input(MemorySegment frame) {
         long len = frame.byteSize();
@@ -219,9 +249,7 @@ public final class SlirpBackend implements NetBackend {
         boolean opensFlow = Frames.opensFlow(frame);
         if (opensFlow && hostSockets() >= maxHostSockets) {
             droppedFlows.incrementAndGet();
-            long now = System.nanoTime();
-            if (now - lastLimitLogNs >= LOG_INTERVAL_NS) {
-                lastLimitLogNs = now;
+            if (limitLog.due()) {
                 LOG.log(System.Logger.Level.WARNING, "the guest holds {0} host sockets: new connections dropped ({1} so far)",
                         hostSockets(), droppedFlows.get());
             }
@@ -319,9 +347,7 @@ public final class SlirpBackend implements NetBackend {
 
     private void guestError(MemorySegment msg, MemorySegment opaque) {
         try {
-            long now = System.nanoTime();
-            if (now - lastGuestErrorLogNs >= LOG_INTERVAL_NS) {
-                lastGuestErrorLogNs = now;
+            if (guestErrorLog.due()) {
                 LOG.log(System.Logger.Level.WARNING, "guest network error: {0}", msg.reinterpret(256).getString(0));
             }
         } catch (Throwable t) {

@@ -43,6 +43,12 @@ public final class BlockDevice implements VirtioDevice {
     /** Most sectors one discard or write-zeroes segment may cover: 2 GiB. */
     static final int MAX_DISCARD_SECTORS = 1 << 22;
     static final int MAX_DISCARD_SEG = 32;
+    /**
+     * Most data bytes one read or write may move: the largest whole number of sectors under 2 GiB,
+     * QEMU's BDRV_REQUEST_MAX_BYTES. The used length must fit the ring's le32 and a Java int, and
+     * descriptors may overlap, so a guest needs no such RAM to ask for far more.
+     */
+    static final long MAX_TRANSFER = Integer.MAX_VALUE & -DiskImage.SECTOR;
     static final int ID_BYTES = 20;
 
     // Feature bits (5.2.3).
@@ -228,7 +234,7 @@ public final class BlockDevice implements VirtioDevice {
             switch (type) {
                 case T_IN -> {
                     status = transfer(chain, sector, dataIn, true);
-                    written = status == S_OK ? (int) dataIn : 0;
+                    written = status == S_OK ? Math.toIntExact(dataIn) : 0; // transfer() capped it
                 }
                 case T_OUT -> status = transfer(chain, sector, chain.readableLength() - HEADER, false);
                 case T_FLUSH -> {
@@ -264,7 +270,7 @@ public final class BlockDevice implements VirtioDevice {
     }
 
     private byte transfer(DescriptorChain chain, long sector, long bytes, boolean toGuest) {
-        if (!inRange(sector, bytes) || (!toGuest && image.readOnly())) {
+        if (bytes > MAX_TRANSFER || !inRange(sector, bytes) || (!toGuest && image.readOnly())) {
             return S_IOERR;
         }
         long offset = sector * DiskImage.SECTOR;
@@ -308,6 +314,9 @@ public final class BlockDevice implements VirtioDevice {
         for (int i = 0; i < segs.length; i += SEGMENT) {
             long sector = b.getLong(i);
             long count = Integer.toUnsignedLong(b.getInt(i + 8));
+            if (count == 0) {
+                continue; // fallocate refuses an empty range with EINVAL: nothing to do is success
+            }
             // A punched range reads back as zeros: right for both requests, and the host gets
             // the space back.
             image.punch(sector * DiskImage.SECTOR, count * DiskImage.SECTOR);

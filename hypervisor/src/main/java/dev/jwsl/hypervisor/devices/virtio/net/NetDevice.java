@@ -11,6 +11,7 @@ import dev.jwsl.hypervisor.net.NetworkUnavailableException;
 import dev.jwsl.hypervisor.net.slirp.SlirpBackend;
 import dev.jwsl.hypervisor.virtio.DescriptorChain;
 import dev.jwsl.hypervisor.virtio.Queue;
+import dev.jwsl.hypervisor.virtio.QueueException;
 import dev.jwsl.hypervisor.virtio.VirtioDevice;
 import dev.jwsl.hypervisor.virtio.VirtioFeatures;
 import dev.jwsl.hypervisor.virtio.VirtioInterrupt;
@@ -49,6 +50,8 @@ public final class NetDevice implements VirtioDevice, GuestLink {
     /** Frames queued for the guest while it has posted no receive buffer. */
     static final int BACKLOG_FRAMES = 512;
     static final long BACKLOG_BYTES = 16L << 20;
+    /** Frames sent per look at the transmit ring before the backend's other work gets a turn. */
+    static final int TX_BUDGET = QUEUE_SIZE;
 
     private final NetConfig config;
     private final NetBackend backend;
@@ -212,7 +215,15 @@ public final class NetDevice implements VirtioDevice, GuestLink {
 
     private void transmit(Queue q, Consumer<MemorySegment> sink) {
         boolean used = false;
-        for (Optional<DescriptorChain> c = q.pop(); c.isPresent(); c = q.pop()) {
+        for (int budget = TX_BUDGET; ; budget--) {
+            if (budget == 0) {
+                backend.wake(); // a driver refilling as fast as we drain would keep slirp's sockets waiting
+                break;
+            }
+            Optional<DescriptorChain> c = pop(q);
+            if (c.isEmpty()) {
+                break;
+            }
             DescriptorChain chain = c.get();
             used = true;
             long n = chain.readableLength();
@@ -266,7 +277,7 @@ public final class NetDevice implements VirtioDevice, GuestLink {
         if (q == null || !q.ready()) {
             return false;
         }
-        Optional<DescriptorChain> c = q.pop();
+        Optional<DescriptorChain> c = pop(q);
         if (c.isEmpty()) {
             return false;
         }
@@ -289,6 +300,20 @@ public final class NetDevice implements VirtioDevice, GuestLink {
         q.addUsed(chain.head(), written);
         rxUsed = true;
         return true;
+    }
+
+    /**
+     * The next chain, or empty if there is none or the driver broke the ring. The queue stays
+     * broken (it pops nothing more) and the transport sets DEVICE_NEEDS_RESET: the error must not
+     * reach the backend's thread, whose loop is the whole network stack.
+     */
+    private Optional<DescriptorChain> pop(Queue q) {
+        try {
+            return q.pop();
+        } catch (QueueException e) {
+            interrupt.signalNeedsReset(e);
+            return Optional.empty();
+        }
     }
 
     private static int u16le(MemorySegment s, long at) {

@@ -7,6 +7,7 @@ import dev.jwsl.hypervisor.p9.P9Error;
 import dev.jwsl.hypervisor.p9.P9Server;
 import dev.jwsl.hypervisor.p9.P9Session;
 import dev.jwsl.hypervisor.virtio.DescriptorChain;
+import dev.jwsl.hypervisor.virtio.GuestWarnings;
 import dev.jwsl.hypervisor.virtio.Queue;
 import dev.jwsl.hypervisor.virtio.VirtioDevice;
 import dev.jwsl.hypervisor.virtio.VirtioFeatures;
@@ -37,6 +38,7 @@ public final class P9Device implements VirtioDevice {
 
     private final byte[] tag;
     private final P9Server server;
+    private final GuestWarnings warnings = new GuestWarnings(LOG);
     private final Object ring = new Object();
     private P9Session session;
     private Queue queue;
@@ -127,11 +129,11 @@ public final class P9Device implements VirtioDevice {
             Scatter reply = chain.writableScatter();
             s.submit(request, reply, written -> {
                 if (written < 0) {
-                    LOG.log(System.Logger.Level.WARNING, "virtio-9p: a buffer that is not a 9P message");
+                    warnings.warn("virtio-9p: a buffer that is not a 9P message", null);
                 }
                 synchronized (ring) {
                     if (q != queue) {
-                        return; // the device was reset while the request ran
+                        return; // the device was reset while the request ran: a new activation has new queues
                     }
                     q.addUsed(chain.head(), Math.max(written, 0));
                     if (q.needsNotification()) {

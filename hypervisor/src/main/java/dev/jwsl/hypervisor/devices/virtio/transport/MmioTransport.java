@@ -3,6 +3,7 @@ package dev.jwsl.hypervisor.devices.virtio.transport;
 import dev.jwsl.hypervisor.devices.MmioDevice;
 import dev.jwsl.hypervisor.memory.GuestMemory;
 import dev.jwsl.hypervisor.sys.EventFd;
+import dev.jwsl.hypervisor.virtio.GuestWarnings;
 import dev.jwsl.hypervisor.virtio.Queue;
 import dev.jwsl.hypervisor.virtio.VirtioDevice;
 import dev.jwsl.hypervisor.virtio.VirtioFeatures;
@@ -20,9 +21,16 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>Register access and queue notifications are serialized on this object, so a device's
  * {@code queueNotify}, {@code activate} and {@code reset} never run concurrently. Interrupts are
- * lock-free, so a device may signal from its own threads. A device or queue failure (a malformed
- * chain) never reaches the vCPU: the device is marked DEVICE_NEEDS_RESET (2.1.2) and the driver
- * gets a configuration-change interrupt.
+ * lock-free, so a device may signal from its own threads.
+ *
+ * <p>The driver is untrusted, and the status register is its state machine (2.1, 3.1.1): bits are
+ * only added until a write of 0 resets. A write that would clear a bit is refused and
+ * marks the device DEVICE_NEEDS_RESET, so DRIVER_OK, once set, keeps the queue configuration
+ * frozen and the device activated exactly once. A device or queue failure (a malformed chain,
+ * or anything the device code throws, {@code Error}s included) never reaches the vCPU: the
+ * device is marked DEVICE_NEEDS_RESET (2.1.2) and the driver gets a configuration-change
+ * interrupt. A reset gives the device new queue objects and retires the old ones, so that a
+ * request finishing late cannot write into the rings of the next initialisation.
  */
 public final class MmioTransport implements MmioDevice, AutoCloseable {
     private static final System.Logger LOG = System.getLogger(MmioTransport.class.getName());
@@ -50,6 +58,8 @@ public final class MmioTransport implements MmioDevice, AutoCloseable {
     // Device status bits (2.1).
     public static final int ACKNOWLEDGE = 1, DRIVER = 2, DRIVER_OK = 4, FEATURES_OK = 8;
     public static final int DEVICE_NEEDS_RESET = 64, FAILED = 128;
+    /** The bits a driver writes; anything else in a write is dropped. */
+    private static final int DRIVER_BITS = ACKNOWLEDGE | DRIVER | DRIVER_OK | FEATURES_OK | FAILED;
 
     // InterruptStatus bits (4.2.2).
     public static final int INT_USED_BUFFER = 1, INT_CONFIG_CHANGE = 2;
@@ -61,8 +71,10 @@ public final class MmioTransport implements MmioDevice, AutoCloseable {
     }
 
     private final VirtioDevice device;
+    private final GuestWarnings warnings = new GuestWarnings(LOG);
     private final GuestMemory memory;
     private final Runnable raiseIrq;
+    /** This activation's queues; replaced on reset. */
     private final List<Queue> queues = new ArrayList<>();
     private final AtomicInteger interruptStatus = new AtomicInteger();
     private final Interrupt interrupt = new Interrupt();
@@ -141,7 +153,7 @@ public final class MmioTransport implements MmioDevice, AutoCloseable {
         if (offset >= CONFIG) {
             byte[] b = new byte[size];
             synchronized (this) {
-                device.readConfig(offset - CONFIG, b);
+                guarded(() -> device.readConfig(offset - CONFIG, b));
             }
             MemorySegment.copy(MemorySegment.ofArray(b), 0, data, 0, size);
             return;
@@ -163,7 +175,7 @@ public final class MmioTransport implements MmioDevice, AutoCloseable {
         if (offset >= CONFIG) {
             byte[] b = data.toArray(ValueLayout.JAVA_BYTE);
             synchronized (this) {
-                device.writeConfig(offset - CONFIG, b);
+                guarded(() -> device.writeConfig(offset - CONFIG, b));
             }
             return;
         }
@@ -220,10 +232,14 @@ public final class MmioTransport implements MmioDevice, AutoCloseable {
         }
     }
 
-    /** Queue set-up is allowed after FEATURES_OK, before DRIVER_OK, while the queue is not ready (4.2.3.2). */
+    /**
+     * Queue set-up is allowed after FEATURES_OK, before DRIVER_OK, while the queue is not ready
+     * (4.2.3.2), and never on a device that needs a reset: once the device runs, its queues are
+     * what it validated.
+     */
     private void writeQueueRegister(int offset, int v) {
         Queue q = selectedQueue();
-        if (q == null || (status & (FEATURES_OK | DRIVER_OK | FAILED)) != FEATURES_OK) {
+        if (q == null || needsReset || (status & (FEATURES_OK | DRIVER_OK | FAILED)) != FEATURES_OK) {
             return;
         }
         if (offset == QUEUE_READY) {
@@ -250,64 +266,82 @@ public final class MmioTransport implements MmioDevice, AutoCloseable {
         return queueSel >= 0 && queueSel < queues.size() ? queues.get(queueSel) : null;
     }
 
-    /** The status register (2.1, 3.1.1): 0 resets; otherwise the driver adds bits in order. */
-    private void setStatus(int v) {
-        if (v == 0) {
+    /**
+     * The status register (2.1, 3.1.1): 0 resets; otherwise the driver only adds bits. Clearing a
+     * bit is refused (2.1.1: the driver MUST NOT) and needs a reset: taking DRIVER_OK away from
+     * a running device would reopen its queue set-up under it. After FAILED or DEVICE_NEEDS_RESET
+     * the driver may still give up (FAILED), and nothing else.
+     */
+    private void setStatus(int written) {
+        if (written == 0) {
             reset();
             return;
         }
+        int v = written & DRIVER_BITS; // the driver may write back what it read, DEVICE_NEEDS_RESET included
+        if ((v & status) != status) {
+            deviceFailed(new IllegalStateException("status 0x%x written over 0x%x without a reset"
+                    .formatted(written, status)));
+            return;
+        }
         int added = v & ~status;
+        if (needsReset || ((status | added) & FAILED) != 0) {
+            status |= added & FAILED;
+            return;
+        }
         if ((added & FEATURES_OK) != 0 && !featuresAcceptable()) {
-            v &= ~FEATURES_OK; // 3.1.1: the driver re-reads status and sees the refusal
+            added &= ~FEATURES_OK; // 3.1.1: the driver re-reads status and sees the refusal
         }
-        if ((added & DRIVER_OK) != 0) {
-            if ((v & FEATURES_OK) == 0 || !activate()) {
-                v &= ~DRIVER_OK;
-            }
+        if ((added & DRIVER_OK) != 0 && (((status | added) & FEATURES_OK) == 0 || !activate())) {
+            added &= ~DRIVER_OK;
         }
-        status = v & ~DEVICE_NEEDS_RESET | status & FAILED;
+        status |= added;
     }
 
     private boolean featuresAcceptable() {
         long offered = device.availableFeatures();
         if (!VirtioFeatures.has(driverFeatures, VirtioFeatures.F_VERSION_1) || (driverFeatures & ~offered) != 0) {
-            LOG.log(System.Logger.Level.WARNING, "virtio device {0}: driver features 0x{1} refused (offered 0x{2})",
-                    device.deviceType(), Long.toHexString(driverFeatures), Long.toHexString(offered));
+            warnings.warn("virtio device %d: driver features 0x%x refused (offered 0x%x)"
+                    .formatted(device.deviceType(), driverFeatures, offered), null);
             return false;
         }
-        device.ackFeatures(driverFeatures);
-        return true;
+        return guarded(() -> device.ackFeatures(driverFeatures));
     }
 
+    /** DRIVER_OK: at most once per reset, since status bits cannot be taken away before one. */
     private boolean activate() {
+        for (Queue q : queues) {
+            q.setFeatures(driverFeatures);
+        }
         try {
             for (Queue q : queues) {
-                q.setFeatures(driverFeatures);
                 if (q.ready()) {
                     q.validate();
                 }
             }
-            device.activate(memory, List.copyOf(queues), interrupt);
-            activated = true;
-            return true;
         } catch (RuntimeException e) {
             deviceFailed(e);
             return false;
         }
+        activated = guarded(() -> device.activate(memory, List.copyOf(queues), interrupt));
+        return activated;
     }
 
+    /**
+     * Device reset (2.4). The device's own reset runs whatever happened before, even an
+     * activation that failed half-way, so that it releases everything it acquired.
+     */
     private void reset() {
-        if (activated) {
-            device.reset();
-        }
-        activated = false;
+        activated = false; // first: a device failing in its reset does not interrupt a driver that is starting over
+        guarded(device::reset);
         status = 0;
         needsReset = false;
         deviceFeaturesSel = driverFeaturesSel = queueSel = 0;
         driverFeatures = 0;
         interruptStatus.set(0);
-        for (Queue q : queues) {
-            q.reset();
+        for (int i = 0; i < queues.size(); i++) {
+            Queue old = queues.get(i);
+            old.retire();
+            queues.set(i, new Queue(memory, old.maxSize()));
         }
     }
 
@@ -316,16 +350,28 @@ public final class MmioTransport implements MmioDevice, AutoCloseable {
         if (!activated || needsReset || queue < 0 || queue >= queues.size() || queues.get(queue).isBroken()) {
             return;
         }
+        guarded(() -> device.queueNotify(queue));
+    }
+
+    /**
+     * Runs device code on the caller's thread, a vCPU's or a notifier's: whatever it throws, an
+     * {@code Error} too (a heap or stack the guest exhausted), stops the device, not the caller.
+     *
+     * @return false if the device failed
+     */
+    private boolean guarded(Runnable deviceCode) {
         try {
-            device.queueNotify(queue);
-        } catch (RuntimeException e) {
+            deviceCode.run();
+            return true;
+        } catch (RuntimeException | Error e) {
             deviceFailed(e);
+            return false;
         }
     }
 
     /** 2.1.2: set DEVICE_NEEDS_RESET and, once DRIVER_OK was set, send a configuration change notification. */
-    private void deviceFailed(Exception e) {
-        LOG.log(System.Logger.Level.WARNING, "virtio device " + device.deviceType() + " needs reset: " + e.getMessage(), e);
+    private void deviceFailed(Throwable e) {
+        warnings.warn("virtio device " + device.deviceType() + " needs reset: " + e.getMessage(), e);
         boolean wasSet = needsReset;
         needsReset = true;
         if (!wasSet && activated) {

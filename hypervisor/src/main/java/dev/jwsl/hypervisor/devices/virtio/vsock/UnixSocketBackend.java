@@ -32,9 +32,26 @@ public final class UnixSocketBackend implements VsockBackend {
         return path;
     }
 
+    /**
+     * N.B. connects without blocking: the device calls this holding its monitor, and a blocking
+     * connect to a listener whose backlog is full would wait for its next accept, which may never
+     * come, with every connection of the VM stalled behind it. Unix sockets connect at once or
+     * refuse (EAGAIN).
+     */
     @Override
     public SocketChannel connect(int port) throws IOException {
-        return SocketChannel.open(UnixDomainSocketAddress.of(path + "_" + Integer.toUnsignedString(port)));
+        SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX);
+        try {
+            c.configureBlocking(false);
+            if (!c.connect(UnixDomainSocketAddress.of(path + "_" + Integer.toUnsignedString(port)))) {
+                throw new IOException("connection to host port " + Integer.toUnsignedString(port) + " did not complete at once");
+            }
+            c.configureBlocking(true);
+            return c;
+        } catch (IOException | RuntimeException e) {
+            c.close();
+            throw e;
+        }
     }
 
     @Override

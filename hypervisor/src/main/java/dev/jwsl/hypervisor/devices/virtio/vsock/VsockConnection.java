@@ -20,9 +20,39 @@ final class VsockConnection {
         CLOSED,
     }
 
+    /**
+     * The heap a connection may take for data in flight: {@code guestToHost} is advertised as
+     * buf_alloc (the guest may fill it however slowly the host reads), {@code hostToGuest} is the
+     * most read from the host socket at once.
+     */
+    record Buffers(int guestToHost, int hostToGuest) {
+        static final Buffers FULL = new Buffers(VsockConstants.CONN_BUF_SIZE, VsockConstants.HOST_READ_SIZE);
+        static final Buffers MIN = new Buffers(VsockConstants.CONN_BUF_MIN, VsockConstants.HOST_READ_MIN);
+
+        long bytes() {
+            return (long) guestToHost + hostToGuest;
+        }
+    }
+
+    /**
+     * Guest data waiting for the host socket. Payloads shorter than {@link VsockConstants#PACK_SIZE}
+     * are packed into shared chunks (the stream has no packet boundaries): one array per tiny
+     * packet would cost the heap tens of times the credit the guest was given.
+     */
+    static final class Chunk {
+        final byte[] data;
+        int length;
+
+        Chunk(byte[] data, int length) {
+            this.data = data;
+            this.length = length;
+        }
+    }
+
     final int hostPort;
     final int guestPort;
     final SocketChannel channel;
+    final Buffers buffers;
     State state;
 
     // The guest's receive credit, from the last header it sent (5.10.6.3).
@@ -33,19 +63,25 @@ final class VsockConnection {
     boolean creditRequested;
 
     // Our receive buffer for guest data on its way to the host socket.
-    final int bufAlloc = VsockConstants.CONN_BUF_SIZE;
+    final int bufAlloc;
     /** Payload bytes received from the guest. */
     int recvCnt;
     /** Payload bytes written to the host socket (our fwd_cnt). */
     int fwdCnt;
     /** The fwd_cnt the guest last saw. */
     int lastSentFwdCnt;
-    final ArrayDeque<byte[]> toHost = new ArrayDeque<>();
+    /** Chunks not yet taken by the writer thread. */
+    final ArrayDeque<Chunk> toHost = new ArrayDeque<>();
+    /** Bytes received and not yet written to the host, the writer's current chunk included. */
     int toHostBytes;
 
-    /** Bytes read from the host socket, not yet sent to the guest. */
+    /** Bytes read from the host socket, not yet sent to the guest: {@code toGuest[toGuestOffset, toGuestEnd)}. */
     byte[] toGuest = new byte[0];
     int toGuestOffset;
+    int toGuestEnd;
+
+    /** One bit per op ({@code 1 << op}) with a packet in the device's control queue. */
+    int queuedOps;
 
     boolean hostEof;
     boolean hostOutputShut;
@@ -53,11 +89,13 @@ final class VsockConnection {
     boolean guestShutRcv;
     boolean guestShutSend;
 
-    VsockConnection(int hostPort, int guestPort, SocketChannel channel, State state) {
+    VsockConnection(int hostPort, int guestPort, SocketChannel channel, State state, Buffers buffers) {
         this.hostPort = hostPort;
         this.guestPort = guestPort;
         this.channel = channel;
         this.state = state;
+        this.buffers = buffers;
+        this.bufAlloc = buffers.guestToHost();
     }
 
     static long key(int hostPort, int guestPort) {
@@ -85,8 +123,34 @@ final class VsockConnection {
         return bufAlloc - (recvCnt - lastSentFwdCnt);
     }
 
+    /** Send CREDIT_UPDATE once the guest believes less than this much of our buffer is free. */
+    int creditUpdateThreshold() {
+        return bufAlloc / 4;
+    }
+
     int pendingToGuest() {
-        return toGuest.length - toGuestOffset;
+        return toGuestEnd - toGuestOffset;
+    }
+
+    /** Queues guest data for the host; the caller has checked it fits {@link #ourFreeSpace()}. */
+    void queueToHost(byte[] payload) {
+        toHostBytes += payload.length;
+        if (payload.length >= VsockConstants.PACK_SIZE) {
+            toHost.add(new Chunk(payload, payload.length));
+            return;
+        }
+        int done = 0;
+        Chunk tail = toHost.peekLast();
+        if (tail != null && tail.data.length == VsockConstants.PACK_SIZE) {
+            done = Math.min(payload.length, VsockConstants.PACK_SIZE - tail.length);
+            System.arraycopy(payload, 0, tail.data, tail.length, done);
+            tail.length += done;
+        }
+        if (done < payload.length) {
+            Chunk c = new Chunk(new byte[VsockConstants.PACK_SIZE], payload.length - done);
+            System.arraycopy(payload, done, c.data, 0, c.length);
+            toHost.add(c);
+        }
     }
 
     /** Whether data can go to the guest now. */
@@ -100,22 +164,26 @@ final class VsockConnection {
         Thread.ofVirtual().name("vsock-wr-" + Integer.toUnsignedString(hostPort)).start(() -> writeLoop(device));
     }
 
+    /**
+     * N.B. one buffer for the connection's life, handed to the device as {@link #toGuest}:
+     * {@link VsockDevice#awaitReadable} returns only once the device has sent all of it, so the
+     * next read never overwrites bytes the guest has not had.
+     */
     private void readLoop(VsockDevice device) {
-        ByteBuffer buf = ByteBuffer.allocate(VsockConstants.MAX_PKT_PAYLOAD);
+        ByteBuffer buf = ByteBuffer.allocate(buffers.hostToGuest());
         while (true) {
             int want = device.awaitReadable(this);
             if (want <= 0) {
                 return;
             }
-            buf.clear().limit(want);
+            buf.clear().limit(Math.min(want, buf.capacity()));
             int n;
             try {
                 n = channel.read(buf);
             } catch (IOException e) {
                 n = -1;
             }
-            byte[] data = n > 0 ? java.util.Arrays.copyOf(buf.array(), n) : null;
-            if (!device.readFromHost(this, data)) {
+            if (!device.readFromHost(this, buf.array(), n)) {
                 return;
             }
         }
@@ -123,13 +191,13 @@ final class VsockConnection {
 
     private void writeLoop(VsockDevice device) {
         while (true) {
-            byte[] chunk = device.awaitWritable(this);
+            Chunk chunk = device.awaitWritable(this);
             if (chunk == null) {
                 return;
             }
             boolean ok = true;
             try {
-                ByteBuffer b = ByteBuffer.wrap(chunk);
+                ByteBuffer b = ByteBuffer.wrap(chunk.data, 0, chunk.length);
                 while (b.hasRemaining()) {
                     channel.write(b);
                 }

@@ -24,12 +24,35 @@ final class VsockConstants {
 
     /** Largest payload accepted in one packet (Linux VIRTIO_VSOCK_MAX_PKT_BUF_SIZE). */
     static final int MAX_PKT_PAYLOAD = 64 << 10;
-    /** Receive buffer the device holds per connection, advertised as buf_alloc. */
+    /** Receive buffer the device holds per connection, advertised as buf_alloc, while the pool lasts. */
     static final int CONN_BUF_SIZE = 256 << 10;
-    /** Send CREDIT_UPDATE once the guest believes less than this much of our buffer is free. */
-    static final int CREDIT_UPDATE_THRESHOLD = 64 << 10;
-    /** Most open connections per device; more are refused with RST (bounds host threads and sockets). */
+    /** Most bytes read from a host socket at once, for a connection with a full-size buffer. */
+    static final int HOST_READ_SIZE = 64 << 10;
+    /** The same two for a connection opened once the pool is used up: slower, and still correct. */
+    static final int CONN_BUF_MIN = 8 << 10, HOST_READ_MIN = 4 << 10;
+    /**
+     * Heap for full-size connection buffers, across connections. What the device advertises it
+     * must be able to hold (a guest may send all of it at once to a host that never reads), so
+     * {@code BUFFER_POOL + MAX_CONNECTIONS * (CONN_BUF_MIN + HOST_READ_MIN)} (28 MiB), plus one
+     * partly filled {@link #PACK_SIZE} chunk per connection (4 MiB), bounds the heap that
+     * connection data can take.
+     */
+    static final long BUFFER_POOL = 16L << 20;
+    /** Guest data in packets smaller than this is packed into chunks of this size (see {@link VsockConnection}). */
+    static final int PACK_SIZE = 4 << 10;
+    /**
+     * Most open connections per device; more are refused with RST (bounds host threads and
+     * sockets). A connection torn down with RST keeps its place until the guest has taken the RST.
+     */
     static final int MAX_CONNECTIONS = 1024;
+    /**
+     * Most RSTs waiting for the guest that belong to no connection (replies to packets for
+     * unknown ports); more are dropped and counted, as Firecracker's muxer drops past its RX
+     * queue. A guest that keeps sending and posts no receive buffers gets no more than this.
+     */
+    static final int MAX_UNBOUND_RST = 256;
+    /** How long a host-initiated connection waits for the guest's RESPONSE (Firecracker waits 2 s). */
+    static final long CONNECT_TIMEOUT_MS = 5000;
     /** First local port for host-initiated connections (Firecracker uses 1 << 30 too). */
     static final int FIRST_HOST_PORT = 1 << 30;
 

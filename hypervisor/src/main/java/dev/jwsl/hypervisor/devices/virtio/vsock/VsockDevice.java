@@ -25,6 +25,13 @@ import static dev.jwsl.hypervisor.devices.virtio.vsock.VsockConstants.*;
  * machine; packets for the guest (control packets first, then data within the guest's credit)
  * are written into RX buffers as the guest provides them. Malformed packets are dropped (a
  * well-formed one for no connection gets RST); a malformed ring marks the device for reset.
+ *
+ * <p>The guest is untrusted, and may send without end while it posts no RX buffers. What it can
+ * make the device hold is bounded: each connection has at most one control packet of each kind
+ * queued, connections (with those torn down whose RST the guest has not taken yet) are capped at
+ * {@link VsockConstants#MAX_CONNECTIONS}, RSTs for no connection at
+ * {@link VsockConstants#MAX_UNBOUND_RST} (more are dropped and counted), and the data buffers the
+ * guest is offered come from a fixed pool ({@link VsockConstants#BUFFER_POOL}).
  */
 public final class VsockDevice implements VirtioDevice {
     private static final System.Logger LOG = System.getLogger(VsockDevice.class.getName());
@@ -32,8 +39,14 @@ public final class VsockDevice implements VirtioDevice {
     /** A packet waiting for an RX buffer, with its connection (for the credit fields) if any. */
     private record Pending(VsockPacket packet, VsockConnection conn) {}
 
+    /** The bounds above, and how long a host client waits for the guest to accept; tests make them small. */
+    record Limits(int maxConnections, int maxUnboundRst, long bufferPool, long connectTimeoutMs) {
+        static final Limits DEFAULT = new Limits(MAX_CONNECTIONS, MAX_UNBOUND_RST, BUFFER_POOL, CONNECT_TIMEOUT_MS);
+    }
+
     private final long guestCid;
     private final VsockBackend backend;
+    private final Limits limits;
     /** Open connections, in the order data is served: one that just sent goes to the back (round robin). */
     private final Map<Long, VsockConnection> connections = new LinkedHashMap<>();
     private final ArrayDeque<Pending> control = new ArrayDeque<>();
@@ -42,14 +55,26 @@ public final class VsockDevice implements VirtioDevice {
     private VirtioInterrupt interrupt;
     private boolean active;
     private int nextHostPort = FIRST_HOST_PORT;
+    /** Connections torn down whose RST is still queued: they keep their place in the limit. */
+    private int closing;
+    /** RSTs queued that belong to no connection. */
+    private int unboundRsts;
+    /** Bytes of {@link VsockConnection.Buffers#FULL} granted to open connections. */
+    private long pooled;
+    private long dropped;
 
     /** A device with guest CID {@code guestCid} (3 or more) and host side {@code backend}. */
     public VsockDevice(long guestCid, VsockBackend backend) {
+        this(guestCid, backend, Limits.DEFAULT);
+    }
+
+    VsockDevice(long guestCid, VsockBackend backend, Limits limits) {
         if (guestCid < 3 || guestCid > 0xffff_fffeL) {
             throw new IllegalArgumentException("guest CID must be 3..2^32-2: " + guestCid);
         }
         this.guestCid = guestCid;
         this.backend = backend;
+        this.limits = limits;
     }
 
     @Override
@@ -118,6 +143,8 @@ public final class VsockDevice implements VirtioDevice {
             kill(c);
         }
         control.clear();
+        closing = 0;
+        unboundRsts = 0;
         rxq = txq = null;
         interrupt = null;
         notifyAll();
@@ -132,6 +159,16 @@ public final class VsockDevice implements VirtioDevice {
     /** Number of open connections (for tests and diagnostics). */
     public synchronized int connectionCount() {
         return connections.size();
+    }
+
+    /** Packets for the guest dropped because it left too many waiting (for tests and diagnostics). */
+    public synchronized long droppedPackets() {
+        return dropped;
+    }
+
+    /** Chunks of guest data held for host sockets, across connections (for tests). */
+    synchronized int heldChunks() {
+        return connections.values().stream().mapToInt(c -> c.toHost.size()).sum();
     }
 
     // ---- guest to host -------------------------------------------------------------------------
@@ -205,8 +242,7 @@ public final class VsockDevice implements VirtioDevice {
                     return;
                 }
                 if (p.payload().length > 0) {
-                    conn.toHost.add(p.payload());
-                    conn.toHostBytes += p.payload().length;
+                    conn.queueToHost(p.payload());
                     conn.recvCnt += p.payload().length;
                 }
             }
@@ -225,7 +261,7 @@ public final class VsockDevice implements VirtioDevice {
 
     /** A guest REQUEST for a port with no connection: connect to the host socket, RESPONSE or RST. */
     private void guestConnect(VsockPacket p) {
-        if (connections.size() >= MAX_CONNECTIONS) {
+        if (connections.size() + closing >= limits.maxConnections()) {
             rstReply(p);
             return;
         }
@@ -238,7 +274,8 @@ public final class VsockDevice implements VirtioDevice {
             rstReply(p);
             return;
         }
-        VsockConnection conn = new VsockConnection(p.dstPort(), p.srcPort(), channel, VsockConnection.State.ESTABLISHED);
+        VsockConnection conn = new VsockConnection(p.dstPort(), p.srcPort(), channel, VsockConnection.State.ESTABLISHED,
+                grantBuffers());
         conn.peerBufAlloc = p.bufAlloc();
         conn.peerFwdCnt = p.fwdCnt();
         connections.put(conn.key(), conn);
@@ -250,7 +287,7 @@ public final class VsockDevice implements VirtioDevice {
 
     /** A host client asked for guest port {@code guestPort} (backend listener thread). */
     synchronized void hostConnect(int guestPort, SocketChannel channel) {
-        if (!active || connections.size() >= MAX_CONNECTIONS) {
+        if (!active || connections.size() + closing >= limits.maxConnections()) {
             UnixSocketBackend.closeQuietly(channel);
             return;
         }
@@ -261,10 +298,29 @@ public final class VsockDevice implements VirtioDevice {
                 nextHostPort = FIRST_HOST_PORT;
             }
         } while (connections.containsKey(VsockConnection.key(port, guestPort)));
-        VsockConnection conn = new VsockConnection(port, guestPort, channel, VsockConnection.State.CONNECTING);
+        VsockConnection conn = new VsockConnection(port, guestPort, channel, VsockConnection.State.CONNECTING, grantBuffers());
         connections.put(conn.key(), conn);
         queue(conn, OP_REQUEST, 0);
         processRx();
+        Thread.ofVirtual().name("vsock-connect-timeout").start(() -> expireRequest(conn));
+    }
+
+    /**
+     * A guest that never answers a REQUEST (or never takes it) must not keep the host client
+     * waiting, or the connection's place, for ever: RST after {@link Limits#connectTimeoutMs}.
+     */
+    private void expireRequest(VsockConnection conn) {
+        try {
+            Thread.sleep(limits.connectTimeoutMs());
+        } catch (InterruptedException e) {
+            return;
+        }
+        synchronized (this) {
+            if (conn.state == VsockConnection.State.CONNECTING) {
+                reset(conn);
+                processRx();
+            }
+        }
     }
 
     /** Reader thread: waits until the connection may read from the host; returns how much, 0 to stop. */
@@ -281,12 +337,15 @@ public final class VsockDevice implements VirtioDevice {
         return conn.state == VsockConnection.State.CLOSED ? 0 : Math.min(conn.peerCredit(), MAX_PKT_PAYLOAD);
     }
 
-    /** Reader thread: {@code data} was read from the host, or null at end of stream; false to stop. */
-    synchronized boolean readFromHost(VsockConnection conn, byte[] data) {
+    /**
+     * Reader thread: {@code data[0, n)} was read from the host, or {@code n} is negative at end of
+     * stream; false to stop. The device sends from {@code data} itself (no copy) until it is empty.
+     */
+    synchronized boolean readFromHost(VsockConnection conn, byte[] data, int n) {
         if (conn.state == VsockConnection.State.CLOSED) {
             return false;
         }
-        if (data == null) {
+        if (n < 0) {
             conn.hostEof = true;
             maybeShutdown(conn);
             processRx();
@@ -294,12 +353,13 @@ public final class VsockDevice implements VirtioDevice {
         }
         conn.toGuest = data;
         conn.toGuestOffset = 0;
+        conn.toGuestEnd = n;
         processRx();
         return true;
     }
 
-    /** Writer thread: the next chunk for the host, or null to stop. */
-    synchronized byte[] awaitWritable(VsockConnection conn) {
+    /** Writer thread: the next chunk for the host (now the writer's alone), or null to stop. */
+    synchronized VsockConnection.Chunk awaitWritable(VsockConnection conn) {
         while (conn.state != VsockConnection.State.CLOSED && conn.toHost.isEmpty()) {
             if (conn.guestShutSend && !conn.hostOutputShut) {
                 conn.hostOutputShut = true;
@@ -311,7 +371,7 @@ public final class VsockDevice implements VirtioDevice {
             }
             waitQuietly();
         }
-        return conn.state == VsockConnection.State.CLOSED ? null : conn.toHost.peek();
+        return conn.state == VsockConnection.State.CLOSED ? null : conn.toHost.poll();
     }
 
     /** Writer thread: {@code n} bytes went to the host (or failed); false to stop. */
@@ -324,11 +384,9 @@ public final class VsockDevice implements VirtioDevice {
             processRx();
             return false;
         }
-        conn.toHost.poll();
         conn.toHostBytes -= n;
         conn.fwdCnt += n;
-        if (conn.fwdCnt != conn.lastSentFwdCnt && conn.guestViewOfFreeSpace() < CREDIT_UPDATE_THRESHOLD
-                && control.stream().noneMatch(q -> q.conn == conn && q.packet.op() == OP_CREDIT_UPDATE)) {
+        if (conn.fwdCnt != conn.lastSentFwdCnt && conn.guestViewOfFreeSpace() < conn.creditUpdateThreshold()) {
             queue(conn, OP_CREDIT_UPDATE, 0);
         }
         maybeFinish(conn);
@@ -348,7 +406,7 @@ public final class VsockDevice implements VirtioDevice {
 
     /** Both directions are done and our buffer is flushed: RST and forget the connection. */
     private void maybeFinish(VsockConnection conn) {
-        if (conn.guestShutSend && conn.toHost.isEmpty() && (conn.guestShutRcv || conn.shutdownSent)) {
+        if (conn.guestShutSend && conn.toHostBytes == 0 && (conn.guestShutRcv || conn.shutdownSent)) {
             reset(conn);
         }
     }
@@ -361,21 +419,64 @@ public final class VsockDevice implements VirtioDevice {
         }
     }
 
-    /** Tears {@code conn} down without telling the guest. */
+    /**
+     * Tears {@code conn} down without telling the guest (beyond an RST already queued, which
+     * keeps the connection's place in the limit until the guest takes it).
+     */
     private void kill(VsockConnection conn) {
         conn.state = VsockConnection.State.CLOSED;
         connections.remove(conn.key());
+        if (conn.buffers == VsockConnection.Buffers.FULL) {
+            pooled -= conn.buffers.bytes();
+        }
+        conn.toHost.clear();
         conn.closeChannel();
+        int rst = 1 << OP_RST;
+        if ((conn.queuedOps & ~rst) != 0) {
+            // N.B. otherwise a guest that opens and resets connections while it reads nothing
+            // would leave a RESPONSE or CREDIT_UPDATE behind for each one
+            control.removeIf(q -> q.conn == conn && q.packet.op() != OP_RST);
+            conn.queuedOps &= rst;
+        }
+        if (conn.queuedOps != 0) {
+            closing++;
+        }
         notifyAll();
     }
 
+    /** Full-size buffers while the pool lasts, then the minimum. */
+    private VsockConnection.Buffers grantBuffers() {
+        VsockConnection.Buffers full = VsockConnection.Buffers.FULL;
+        if (pooled + full.bytes() <= limits.bufferPool()) {
+            pooled += full.bytes();
+            return full;
+        }
+        return VsockConnection.Buffers.MIN;
+    }
+
+    /**
+     * Queues a control packet unless one with the same op is already waiting: the credit fields
+     * are filled in when it is sent, so one carries everything a second would.
+     */
     private void queue(VsockConnection conn, int op, int flags) {
+        if (conn.state == VsockConnection.State.CLOSED || (conn.queuedOps & (1 << op)) != 0) {
+            return;
+        }
+        conn.queuedOps |= 1 << op;
         VsockPacket p = header(conn.hostPort, conn.guestPort).op(op).flags(flags);
         control.add(new Pending(p, conn));
     }
 
-    /** RST in reply to {@code p}, for a connection the device does not have. */
+    /** RST in reply to {@code p}, for a connection the device does not have; dropped past the limit. */
     private void rstReply(VsockPacket p) {
+        if (unboundRsts >= limits.maxUnboundRst()) {
+            dropped++;
+            if (Long.bitCount(dropped) == 1) { // 1, 2, 4, ...: a flood is visible, not a log per packet
+                LOG.log(System.Logger.Level.WARNING, "vsock: the guest leaves RSTs unread: {0} dropped", dropped);
+            }
+            return;
+        }
+        unboundRsts++;
         control.add(new Pending(new VsockPacket().srcCid(HOST_CID).dstCid(guestCid).srcPort(p.dstPort())
                 .dstPort(p.srcPort()).type(p.type() == TYPE_STREAM ? TYPE_STREAM : p.type()).op(OP_RST), null));
     }
@@ -409,6 +510,7 @@ public final class VsockDevice implements VirtioDevice {
                     Pending pending = control.poll();
                     p = pending.packet;
                     conn = pending.conn;
+                    sent(pending);
                 } else {
                     conn = dataReady();
                     int n = Math.min(room, Math.min(conn.pendingToGuest(), conn.peerCredit()));
@@ -436,6 +538,19 @@ public final class VsockDevice implements VirtioDevice {
         } catch (QueueException e) {
             active = false; // the RX ring is broken: nothing more can reach the guest
             interrupt.signalNeedsReset(e);
+        }
+    }
+
+    /** {@code pending} left the control queue: its connection may queue that op again, or give up its place. */
+    private void sent(Pending pending) {
+        VsockConnection conn = pending.conn;
+        if (conn == null) {
+            unboundRsts--;
+            return;
+        }
+        conn.queuedOps &= ~(1 << pending.packet.op());
+        if (conn.state == VsockConnection.State.CLOSED && conn.queuedOps == 0) {
+            closing--;
         }
     }
 

@@ -3,6 +3,7 @@ package dev.jwsl.hypervisor.devices.virtio.block;
 import dev.jwsl.hypervisor.memory.MmapGuestMemory;
 import dev.jwsl.hypervisor.testutil.MockQueue;
 import dev.jwsl.hypervisor.testutil.MockQueue.Seg;
+import dev.jwsl.hypervisor.virtio.Descriptor;
 import dev.jwsl.hypervisor.virtio.Queue;
 import dev.jwsl.hypervisor.virtio.VirtioFeatures;
 import dev.jwsl.hypervisor.virtio.VirtioInterrupt;
@@ -132,6 +133,9 @@ class BlockDeviceTest {
         long after = allocatedBytes(img);
         assertTrue(after <= before - (4L << 20), "allocated " + before + " -> " + after);
         assertEquals(8 << 20, Files.size(img));
+        // An empty segment is nothing to do, not an error (fallocate would refuse it).
+        assertEquals(BlockDevice.S_OK, request(Seg.readable(header(BlockDevice.T_DISCARD, 0)),
+                Seg.readable(segment(8, 0, 0)), Seg.writable(1)));
         // Bad segments: beyond the end, unknown flags, too many.
         assertEquals(BlockDevice.S_IOERR, request(Seg.readable(header(BlockDevice.T_DISCARD, 0)),
                 Seg.readable(segment(16383, 2, 0)), Seg.writable(1)));
@@ -161,6 +165,45 @@ class BlockDeviceTest {
         device.queueNotify(0);
         assertEquals(0, driver.nextUsed().orElseThrow().length());
         assertArrayEquals(new byte[4096], Files.readAllBytes(img));
+    }
+
+    /**
+     * A request whose data part exceeds 2 GiB (descriptors may overlap, so a guest needs no such
+     * RAM) is refused before any IO: its length cannot be reported in an int, and serving it
+     * would hold the device for the time it takes to copy gigabytes.
+     */
+    @Test
+    void requestsOverTwoGibibytesAreRefusedBeforeAnyIo() throws Exception {
+        Path img = image(3L << 30); // sparse: only the refused requests could touch it
+        long region = 32L << 20, regionLength = 32L << 20;
+        try (MmapGuestMemory big = MmapGuestMemory.create(List.of(new long[] {0, region + regionLength}))) {
+            MockQueue q = new MockQueue(big, BlockDevice.QUEUE_SIZE);
+            BlockDevice d = new BlockDevice(DiskImage.open(img, false), "big");
+            device = d;
+            d.activate(big, List.of(q.deviceQueue(BlockDevice.QUEUE_SIZE, 0)), new VirtioInterrupt() {
+                @Override public void signalUsed(int queue) { }
+                @Override public void signalConfigChange() { }
+                @Override public void signalNeedsReset(Exception cause) { }
+            });
+            int pieces = (int) ((1L << 31) / regionLength); // 64 x 32 MiB: exactly 2 GiB of data
+            for (int type : new int[] {BlockDevice.T_IN, BlockDevice.T_OUT}) {
+                long header = q.allocate(16), status = q.allocate(1);
+                big.write(header, header(type, 0));
+                q.writeDesc(0, header, 16, Descriptor.F_NEXT, 1);
+                int dataFlags = type == BlockDevice.T_IN ? Descriptor.F_WRITE : 0;
+                for (int i = 1; i <= pieces; i++) {
+                    q.writeDesc(i, region, (int) regionLength, dataFlags | Descriptor.F_NEXT, i + 1);
+                }
+                q.writeDesc(pieces + 1, status, 1, Descriptor.F_WRITE, 0);
+                q.publish(0);
+                d.queueNotify(0);
+                assertEquals(new MockQueue.Used(0, 1), q.nextUsed().orElseThrow(), "type " + type + ": only the status");
+                assertEquals(BlockDevice.S_IOERR, big.read(status, 1)[0], "type " + type);
+            }
+            assertEquals(0, d.bytesRead());
+            assertEquals(0, d.bytesWritten());
+        }
+        assertEquals(0, allocatedBytes(img), "nothing was written");
     }
 
     @Test

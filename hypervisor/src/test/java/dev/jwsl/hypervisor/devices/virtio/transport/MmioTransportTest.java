@@ -4,6 +4,7 @@ import dev.jwsl.hypervisor.memory.GuestMemory;
 import dev.jwsl.hypervisor.memory.MmapGuestMemory;
 import dev.jwsl.hypervisor.testutil.MockQueue;
 import dev.jwsl.hypervisor.testutil.MockQueue.Seg;
+import dev.jwsl.hypervisor.virtio.Descriptor;
 import dev.jwsl.hypervisor.virtio.DescriptorChain;
 import dev.jwsl.hypervisor.virtio.Queue;
 import dev.jwsl.hypervisor.virtio.VirtioDevice;
@@ -22,6 +23,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import static dev.jwsl.hypervisor.devices.virtio.transport.MmioTransport.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -29,13 +31,30 @@ class MmioTransportTest {
     private static final long FEATURES = VirtioFeatures.bit(VirtioFeatures.F_VERSION_1)
             | VirtioFeatures.bit(VirtioFeatures.RING_F_EVENT_IDX) | 0x5;
 
-    /** A device with two queues that echoes each readable chain's length into the used ring. */
+    /**
+     * A device with two queues that echoes each readable chain's length into the used ring, and
+     * fails on demand: it throws {@link #failure} from whatever device code runs next.
+     */
     static final class FakeDevice implements VirtioDevice {
         long acked = -1;
         List<Queue> queues;
         VirtioInterrupt interrupt;
         int resets;
+        int activations;
+        /** Held from activate to reset, as a session or a socket would be. */
+        boolean holding;
+        Throwable failure;
         final List<Integer> notified = new ArrayList<>();
+
+        private void failIfAsked() {
+            Throwable f = failure;
+            if (f instanceof RuntimeException e) {
+                throw e;
+            }
+            if (f instanceof Error e) {
+                throw e;
+            }
+        }
 
         @Override public int deviceType() { return 42; }
         @Override public long availableFeatures() { return FEATURES; }
@@ -44,15 +63,19 @@ class MmioTransportTest {
 
         @Override
         public void readConfig(long offset, byte[] data) {
+            failIfAsked();
             for (int i = 0; i < data.length; i++) {
                 data[i] = (byte) (0x10 + offset + i);
             }
         }
 
-        @Override public void writeConfig(long offset, byte[] data) { }
+        @Override public void writeConfig(long offset, byte[] data) { failIfAsked(); }
 
         @Override
         public void activate(GuestMemory memory, List<Queue> queues, VirtioInterrupt interrupt) {
+            activations++;
+            holding = true;
+            failIfAsked();
             this.queues = queues;
             this.interrupt = interrupt;
         }
@@ -60,6 +83,7 @@ class MmioTransportTest {
         @Override
         public void queueNotify(int queue) {
             notified.add(queue);
+            failIfAsked();
             Queue q = queues.get(queue);
             for (Optional<DescriptorChain> c = q.pop(); c.isPresent(); c = q.pop()) {
                 q.addUsed(c.get().head(), (int) c.get().readableLength());
@@ -69,53 +93,43 @@ class MmioTransportTest {
             }
         }
 
-        @Override public void reset() { resets++; queues = null; }
+        @Override
+        public void reset() {
+            resets++;
+            holding = false;
+            queues = null;
+            failIfAsked();
+        }
     }
 
     private final MmapGuestMemory memory = MockQueue.memory();
     private final FakeDevice device = new FakeDevice();
     private final AtomicInteger irqs = new AtomicInteger();
     private final MmioTransport t = new MmioTransport(device, memory, irqs::incrementAndGet);
+    private final VirtioDriver driver = new VirtioDriver(t);
     private final Arena arena = Arena.ofConfined();
 
     @AfterEach
     void close() {
+        driver.close();
         arena.close();
         memory.close();
     }
 
     private int read(int offset) {
-        MemorySegment s = arena.allocate(4);
-        t.read(offset, s);
-        return s.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+        return driver.read(offset);
     }
 
     private void write(int offset, int value) {
-        MemorySegment s = arena.allocate(4);
-        s.set(ValueLayout.JAVA_INT_UNALIGNED, 0, value);
-        t.write(offset, s);
+        driver.write(offset, value);
     }
 
     private void negotiate(long features) {
-        write(STATUS, ACKNOWLEDGE);
-        write(STATUS, ACKNOWLEDGE | DRIVER);
-        write(DRIVER_FEATURES_SEL, 0);
-        write(DRIVER_FEATURES, (int) features);
-        write(DRIVER_FEATURES_SEL, 1);
-        write(DRIVER_FEATURES, (int) (features >>> 32));
-        write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        driver.negotiate(features);
     }
 
     private void setUpQueue(int index, MockQueue mock, int size) {
-        write(QUEUE_SEL, index);
-        write(QUEUE_NUM, size);
-        write(QUEUE_DESC_LOW, (int) mock.desc);
-        write(QUEUE_DESC_HIGH, 0);
-        write(QUEUE_DRIVER_LOW, (int) mock.avail);
-        write(QUEUE_DRIVER_HIGH, 0);
-        write(QUEUE_DEVICE_LOW, (int) mock.used);
-        write(QUEUE_DEVICE_HIGH, 0);
-        write(QUEUE_READY, 1);
+        driver.setUpQueue(index, mock, size);
     }
 
     @Test
@@ -294,5 +308,140 @@ class MmioTransportTest {
         MemorySegment w = arena.allocate(2);
         t.read(CONFIG + 4, w);
         assertEquals(0x1514, w.get(ValueLayout.JAVA_SHORT_UNALIGNED, 0));
+    }
+
+    // ---- issue 16, finding 1: the status register and what a hostile driver does with it ----
+
+    private static final long V1 = VirtioFeatures.bit(VirtioFeatures.F_VERSION_1);
+    private static final int RUNNING = ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK;
+
+    /** A running device with queue 0 (16 entries) on {@code mock}. */
+    private MockQueue running() {
+        negotiate(V1);
+        MockQueue mock = new MockQueue(memory, 16);
+        setUpQueue(0, mock, 16);
+        write(STATUS, RUNNING);
+        assertTrue(t.activated());
+        return mock;
+    }
+
+    @Test
+    void clearingAStatusBitWithoutAResetIsRefused() {
+        running();
+        write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        assertEquals(RUNNING | DEVICE_NEEDS_RESET, read(STATUS), "2.1.1: only a write of 0 clears bits");
+        assertEquals(INT_CONFIG_CHANGE, read(INTERRUPT_STATUS) & INT_CONFIG_CHANGE, "2.1.2: the driver is told");
+        assertTrue(t.activated());
+    }
+
+    @Test
+    void queueConfigurationIsFrozenOnceDriverOkWasSet() {
+        running();
+        Queue q = device.queues.getFirst();
+        write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        write(QUEUE_SEL, 0);
+        write(QUEUE_READY, 0);
+        write(QUEUE_NUM, 0x7fffffff);
+        write(QUEUE_DESC_LOW, 0x2000);
+        write(QUEUE_READY, 1);
+        assertEquals(16, q.size());
+        assertTrue(q.ready());
+        assertEquals(MockQueue.RING_BASE, q.descTable());
+    }
+
+    /** The input of finding 1: a queue of 2^31-1 entries and a self-linked descriptor (before: OutOfMemoryError). */
+    @Test
+    void theFindingsInputEndsInNeedsResetNotAnError() {
+        MockQueue mock = running();
+        write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        write(QUEUE_SEL, 0);
+        write(QUEUE_READY, 0);
+        write(QUEUE_NUM, 0x7fffffff);
+        write(QUEUE_READY, 1);
+        mock.writeDesc(0, MockQueue.DATA_BASE, 4, Descriptor.F_NEXT, 0);
+        mock.publish(0);
+        assertDoesNotThrow(() -> write(QUEUE_NOTIFY, 0));
+        assertEquals(DEVICE_NEEDS_RESET, read(STATUS) & DEVICE_NEEDS_RESET);
+        write(STATUS, 0);
+        mock = new MockQueue(memory, 16, 0x40000, 0x200000);
+        driver.bringUp(V1, List.of(mock));
+        mock.add(Seg.readable(new byte[3]));
+        write(QUEUE_NOTIFY, 0);
+        assertEquals(new MockQueue.Used(0, 3), mock.nextUsed().orElseThrow(), "a reset device works again");
+    }
+
+    @Test
+    void driverOkAgainDoesNotActivateTwice() {
+        running();
+        write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        write(STATUS, RUNNING);
+        assertEquals(1, device.activations);
+    }
+
+    @Test
+    void failedForbidsActivation() {
+        negotiate(V1);
+        setUpQueue(0, new MockQueue(memory, 16), 16);
+        write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | FAILED);
+        write(STATUS, RUNNING | FAILED);
+        assertFalse(t.activated(), "2.1.1: after FAILED the driver must reset first");
+        assertEquals(0, device.activations);
+    }
+
+    @Test
+    void anErrorInTheDeviceStopsTheDeviceNotTheVcpu() {
+        MockQueue mock = running();
+        device.failure = new StackOverflowError("a device bug");
+        mock.add(Seg.readable(new byte[1]));
+        assertDoesNotThrow(() -> write(QUEUE_NOTIFY, 0));
+        assertEquals(DEVICE_NEEDS_RESET, read(STATUS) & DEVICE_NEEDS_RESET);
+        device.failure = new OutOfMemoryError("in configuration space");
+        assertDoesNotThrow(() -> driver.read(CONFIG, 4));
+        assertDoesNotThrow(() -> driver.write(CONFIG, 1, 7));
+        device.failure = new IllegalStateException("in reset");
+        assertDoesNotThrow(() -> write(STATUS, 0));
+        assertEquals(0, read(STATUS));
+    }
+
+    @Test
+    void anActivationThatFailsHalfWayIsStillResetAndTheNextOneWorks() {
+        negotiate(V1);
+        setUpQueue(0, new MockQueue(memory, 16), 16);
+        device.failure = new OutOfMemoryError("while activating");
+        assertDoesNotThrow(() -> write(STATUS, RUNNING));
+        assertFalse(t.activated());
+        assertEquals(DEVICE_NEEDS_RESET, read(STATUS) & DEVICE_NEEDS_RESET);
+        device.failure = null;
+        write(STATUS, 0);
+        assertFalse(device.holding, "reset releases what a failed activation acquired");
+        driver.bringUp(V1, List.of(new MockQueue(memory, 16)));
+        assertTrue(t.activated());
+    }
+
+    /** A device thread that finishes a request after the reset must not write into the new rings. */
+    @Test
+    void resetRetiresTheQueuesADeviceStillHolds() {
+        MockQueue mock = running();
+        Queue old = device.queues.getFirst();
+        mock.add(Seg.writable(8));
+        DescriptorChain inFlight = old.pop().orElseThrow(); // as a worker thread takes a request
+        write(STATUS, 0);
+        MockQueue fresh = new MockQueue(memory, 16); // the same rings, as a re-probing driver allocates
+        driver.bringUp(V1, List.of(fresh));
+        fresh.add(Seg.writable(8));
+        old.addUsed(inFlight.head(), 8);
+        assertTrue(fresh.nextUsed().isEmpty(), "a request of the old activation reached the new used ring");
+        assertTrue(old.pop().isEmpty(), "the old queue object serves nothing");
+        write(QUEUE_NOTIFY, 0);
+        assertEquals(new MockQueue.Used(0, 0), fresh.nextUsed().orElseThrow());
+    }
+
+    @Test
+    void queueNumAboveTheMaximumFailsDriverOk() {
+        negotiate(V1);
+        setUpQueue(0, new MockQueue(memory, 16), 32);
+        write(STATUS, RUNNING);
+        assertFalse(t.activated());
+        assertEquals(DEVICE_NEEDS_RESET, read(STATUS) & DEVICE_NEEDS_RESET);
     }
 }

@@ -50,15 +50,22 @@ class VsockDeviceTest {
 
     @BeforeEach
     void activate() {
-        backend = new UnixSocketBackend(dir.resolve("v.sock"));
-        device = new VsockDevice(3, backend);
+        start(new VsockDevice(3, backend = new UnixSocketBackend(dir.resolve("v.sock"))));
+        giveRx(16);
+    }
+
+    /** Activates {@code d} on the mock rings (replacing the device of {@link #activate()} before any traffic). */
+    private void start(VsockDevice d) {
+        if (device != null) {
+            device.close();
+        }
+        device = d;
         List<Queue> queues = List.of(rx.deviceQueue(QUEUE_SIZE, 0), tx.deviceQueue(QUEUE_SIZE, 0), ev.deviceQueue(QUEUE_SIZE, 0));
         device.activate(memory, queues, new VirtioInterrupt() {
             @Override public void signalUsed(int queue) { interrupts.incrementAndGet(); }
             @Override public void signalConfigChange() { }
             @Override public void signalNeedsReset(Exception cause) { needsReset.incrementAndGet(); }
         });
-        giveRx(16);
     }
 
     @AfterEach
@@ -139,9 +146,14 @@ class VsockDeviceTest {
         return new String(b.array(), 0, b.position(), StandardCharsets.US_ASCII);
     }
 
+    /**
+     * A host service's socket, with the backlog Netty gives one (SOMAXCONN): the device connects
+     * without waiting, so a burst of guest connections relies on the backlog, not on how soon the
+     * service accepts.
+     */
     private ServerSocketChannel hostListener(int port) throws IOException {
         ServerSocketChannel s = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
-        s.bind(UnixDomainSocketAddress.of(dir.resolve("v.sock_" + port)));
+        s.bind(UnixDomainSocketAddress.of(dir.resolve("v.sock_" + port)), 4096);
         return s;
     }
 
@@ -266,7 +278,7 @@ class VsockDeviceTest {
             do {
                 p = awaitOp(OP_CREDIT_UPDATE);
                 assertEquals(CONN_BUF_SIZE, p.bufAlloc());
-            } while (CONN_BUF_SIZE - (CONN_BUF_SIZE - p.fwdCnt()) < CREDIT_UPDATE_THRESHOLD);
+            } while (CONN_BUF_SIZE - (CONN_BUF_SIZE - p.fwdCnt()) < CONN_BUF_SIZE / 4);
             send(fromGuest(OP_RW, 1234).payload(new byte[MAX_PKT_PAYLOAD]));
             assertEquals(MAX_PKT_PAYLOAD, readN(host, MAX_PKT_PAYLOAD).length(), "the new credit is real");
             assertEquals(1, device.connectionCount());
@@ -282,6 +294,188 @@ class VsockDeviceTest {
             }
             assertEquals(0, device.connectionCount());
             awaitOp(OP_RST);
+        }
+    }
+
+    // ---- a guest that floods the device (issue 16) ---------------------------------------------
+
+    /**
+     * Posts RX buffers again and counts packets with {@code op} the guest receives until the
+     * device goes quiet, stopping past {@code cap}.
+     */
+    private int countUntilQuiet(int op, int cap) throws InterruptedException {
+        giveRx(16);
+        int n = 0;
+        Optional<VsockPacket> p;
+        while (n <= cap && (p = pollRx(200)).isPresent()) {
+            if (p.get().op() == op) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /** Uses up the RX buffers the guest posted, so that what follows must wait in the device. */
+    private void exhaustRx() throws Exception {
+        for (int i = 0; i < 16; i++) {
+            send(fromGuest(OP_RW, 7).srcPort(60000 + i));
+        }
+        while (rx.nextUsed().isPresent()) {
+            // dropped: the test's guest never reads them
+        }
+    }
+
+    @Test
+    void rstRepliesToAGuestThatPostsNoRxBuffersAreBounded() throws Exception {
+        exhaustRx();
+        for (int i = 0; i < 5000; i++) {
+            send(fromGuest(OP_RW, 4321).srcPort(10000 + i));
+        }
+        int rsts = countUntilQuiet(OP_RST, 500);
+        assertTrue(rsts <= 500, "RSTs queued for a guest that reads none: " + rsts);
+        send(fromGuest(OP_REQUEST, 9999));
+        assertEquals(OP_RST, awaitOp(OP_RST).op(), "the device still answers");
+    }
+
+    @Test
+    void creditRequestsAreAnsweredOnceWhileTheGuestReadsNothing() throws Exception {
+        try (ServerSocketChannel server = hostListener(1234); SocketChannel host = connectFromGuest(server, 64 << 10)) {
+            exhaustRx();
+            for (int i = 0; i < 3000; i++) {
+                send(fromGuest(OP_CREDIT_REQUEST, 1234));
+            }
+            int updates = countUntilQuiet(OP_CREDIT_UPDATE, 100);
+            assertTrue(updates <= 2, "CREDIT_UPDATEs for 3000 requests: " + updates);
+            assertEquals(1, device.connectionCount());
+        }
+    }
+
+    /** Accepts host ends of guest connections in the background and keeps them until closed. */
+    private static final class Acceptor implements AutoCloseable {
+        final ServerSocketChannel server;
+        final List<SocketChannel> accepted = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        private final Thread thread;
+
+        Acceptor(ServerSocketChannel server, boolean keep) {
+            this.server = server;
+            this.thread = Thread.ofVirtual().start(() -> {
+                try {
+                    while (true) {
+                        SocketChannel c = server.accept();
+                        if (keep) {
+                            accepted.add(c);
+                        } else {
+                            c.close();
+                        }
+                    }
+                } catch (IOException e) {
+                    // closed
+                }
+            });
+        }
+
+        @Override
+        public void close() throws Exception {
+            server.close();
+            thread.join();
+            for (SocketChannel c : accepted) {
+                c.close();
+            }
+        }
+    }
+
+    @Test
+    void connectionsTheGuestOpensAndResetsLeaveNothingQueued() throws Exception {
+        try (Acceptor a = new Acceptor(hostListener(1234), false)) {
+            exhaustRx();
+            for (int i = 0; i < 2000; i++) {
+                send(fromGuest(OP_REQUEST, 1234).srcPort(20000 + i));
+                send(fromGuest(OP_RST, 1234).srcPort(20000 + i));
+            }
+            int responses = countUntilQuiet(OP_RESPONSE, 100);
+            assertTrue(responses <= 16, "RESPONSEs for connections already gone: " + responses);
+            assertEquals(0, device.connectionCount());
+        }
+    }
+
+    @Test
+    void bufferSpaceAdvertisedToTheGuestIsBoundedAcrossConnections() throws Exception {
+        try (Acceptor a = new Acceptor(hostListener(1234), true)) {
+            long advertised = 0;
+            for (int i = 0; i < 200; i++) {
+                send(fromGuest(OP_REQUEST, 1234).srcPort(30000 + i));
+                VsockPacket r = awaitOp(OP_RESPONSE);
+                advertised += Integer.toUnsignedLong(r.bufAlloc());
+            }
+            assertEquals(200, device.connectionCount());
+            // N.B. what the guest may send is what the device must be able to hold on its heap
+            assertTrue(advertised <= 32L << 20, "buf_alloc over 200 connections: " + advertised);
+        }
+    }
+
+    @Test
+    void tinyPacketsDoNotMultiplyTheHeapTheyTakeUp() throws Exception {
+        try (ServerSocketChannel server = hostListener(1234); SocketChannel host = connectFromGuest(server, 64 << 10)) {
+            // The host never reads: its socket buffer fills, then the device holds the rest.
+            for (int i = 0; i < 20_000; i++) {
+                send(fromGuest(OP_RW, 1234).payload(new byte[] {(byte) i}));
+            }
+            assertEquals(1, device.connectionCount());
+            int chunks = device.heldChunks();
+            assertTrue(chunks <= 20_000 / PACK_SIZE + 1, "arrays held for 20000 one-byte packets: " + chunks);
+            assertEquals(20_000, readN(host, 20_000).length(), "every byte arrives");
+        }
+    }
+
+    /** The ops of the packets the guest receives until the device goes quiet. */
+    private List<Integer> opsUntilQuiet() throws InterruptedException {
+        List<Integer> ops = new java.util.ArrayList<>();
+        for (Optional<VsockPacket> p; (p = pollRx(200)).isPresent(); ) {
+            ops.add(p.get().op());
+        }
+        return ops;
+    }
+
+    @Test
+    void connectionsResetWhileTheGuestReadsNothingKeepTheirPlaceUntilItTakesTheRst() throws Exception {
+        start(new VsockDevice(3, backend = new UnixSocketBackend(dir.resolve("v.sock")), new VsockDevice.Limits(4, 8, BUFFER_POOL, CONNECT_TIMEOUT_MS)));
+        try (Acceptor a = new Acceptor(hostListener(1234), true)) {
+            exhaustRx();
+            for (int i = 0; i < 20; i++) {
+                send(fromGuest(OP_REQUEST, 1234).srcPort(40000 + i));
+                send(fromGuest(OP_RESPONSE, 1234).srcPort(40000 + i)); // a RESPONSE on an open connection: reset
+            }
+            assertEquals(0, device.connectionCount());
+            // 4 connections owe an RST and hold their places; each of the other 16 cycles earns two
+            // RSTs for no connection (the refused REQUEST, then its RESPONSE): 8 are kept.
+            assertEquals(2 * 16 - 8, device.droppedPackets());
+            giveRx(16);
+            List<Integer> ops = opsUntilQuiet();
+            assertEquals(java.util.Collections.nCopies(4 + 8, OP_RST), ops);
+            send(fromGuest(OP_REQUEST, 1234).srcPort(50000));
+            assertEquals(OP_RESPONSE, awaitRx().op(), "the places are free once the guest has the RSTs");
+        }
+    }
+
+    @Test
+    void buffersComeFromAPoolAndGoBackToIt() throws Exception {
+        long twoFull = 2 * (CONN_BUF_SIZE + HOST_READ_SIZE);
+        start(new VsockDevice(3, backend = new UnixSocketBackend(dir.resolve("v.sock")), new VsockDevice.Limits(16, 8, twoFull, CONNECT_TIMEOUT_MS)));
+        try (Acceptor a = new Acceptor(hostListener(1234), true)) {
+            int[] expected = {CONN_BUF_SIZE, CONN_BUF_SIZE, CONN_BUF_MIN};
+            for (int i = 0; i < expected.length; i++) {
+                send(fromGuest(OP_REQUEST, 1234).srcPort(41000 + i));
+                assertEquals(expected[i], awaitOp(OP_RESPONSE).bufAlloc(), "connection " + i);
+            }
+            send(fromGuest(OP_RST, 1234).srcPort(41000));
+            send(fromGuest(OP_REQUEST, 1234).srcPort(41003));
+            assertEquals(CONN_BUF_SIZE, awaitOp(OP_RESPONSE).bufAlloc(), "a closed connection's buffers are free again");
+            // a connection with the minimum buffers still carries data
+            send(fromGuest(OP_RW, 1234).srcPort(41002).payload(new byte[CONN_BUF_MIN]));
+            while (a.accepted.size() < 4) {
+                Thread.sleep(5);
+            }
+            assertEquals(CONN_BUF_MIN, readN(a.accepted.get(2), CONN_BUF_MIN).length());
         }
     }
 
@@ -306,6 +500,51 @@ class VsockDeviceTest {
             send(new VsockPacket().srcCid(3).dstCid(HOST_CID).srcPort(52).dstPort(req.srcPort()).type(TYPE_STREAM)
                     .op(OP_RST));
             assertEquals(-1, client.read(ByteBuffer.allocate(1)));
+        }
+    }
+
+    @Test
+    void aHostConnectionTheGuestNeverAnswersIsClosed() throws Exception {
+        start(new VsockDevice(3, backend = new UnixSocketBackend(dir.resolve("v.sock")), new VsockDevice.Limits(4, 8, BUFFER_POOL, 100)));
+        try (SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(backend.path()))) {
+            client.write(ByteBuffer.wrap(ascii("CONNECT 54\n")));
+            VsockPacket req = awaitOp(OP_REQUEST);
+            assertEquals(-1, client.read(ByteBuffer.allocate(16)), "closed without OK");
+            VsockPacket rst = awaitOp(OP_RST);
+            assertEquals(req.srcPort(), rst.srcPort());
+            assertEquals(0, device.connectionCount());
+        }
+    }
+
+    @Test
+    void aHostListenerThatDoesNotAcceptCannotStallTheDevice() throws Exception {
+        try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
+            server.bind(UnixDomainSocketAddress.of(dir.resolve("v.sock_1234")), 1);
+            List<SocketChannel> queued = new java.util.ArrayList<>();
+            try {
+                while (true) { // fill the listener's backlog
+                    SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX);
+                    queued.add(c);
+                    c.configureBlocking(false);
+                    c.connect(server.getLocalAddress());
+                }
+            } catch (IOException full) {
+                // EAGAIN: the backlog is full
+            }
+            Thread guest = Thread.ofPlatform().start(() -> send(fromGuest(OP_REQUEST, 1234)));
+            guest.join(5000);
+            boolean stalled = guest.isAlive();
+            if (stalled) {
+                server.close(); // wakes a connect waiting for the backlog, so the test can end
+                guest.join();
+            }
+            assertTrue(!stalled, "the device waited for the host listener to accept");
+            assertEquals(OP_RST, awaitRx().op());
+            send(fromGuest(OP_REQUEST, 9999));
+            assertEquals(OP_RST, awaitRx().op(), "the device still answers");
+            for (SocketChannel c : queued) {
+                c.close();
+            }
         }
     }
 
