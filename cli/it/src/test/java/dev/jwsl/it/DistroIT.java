@@ -7,6 +7,7 @@ import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -37,6 +38,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * wsl.conf, bad archives, and crash safety (SIGKILL of the service, which is the VMM, during an
  * import and while a distro writes). One service and VM serve the tests until the crash test.
  */
+@ExtendWith(ServiceLogsOnFailure.class)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class DistroIT {
     private static WslHarness h;
@@ -62,6 +64,7 @@ class DistroIT {
         } finally {
             h.wsl("", "--shutdown", "--force");
             h.killService();
+            h.close();
         }
     }
 

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -22,6 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * a busybox distro and checked on the host, wslpath, and the working directory. The raw-protocol
  * confinement and fuzz cases are P9SessionTest and P9FuzzTest (no VM needed).
  */
+@ExtendWith(ServiceLogsOnFailure.class)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class HostShareIT {
     private static WslHarness h;
@@ -58,6 +60,7 @@ class HostShareIT {
         } finally {
             h.wsl("", "--shutdown", "--force");
             h.killService();
+            h.close();
         }
     }
 

@@ -7,6 +7,7 @@ import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -38,6 +39,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * DNS, guest listeners reached at the host's 127.0.0.1 and ::1 and released when they stop,
  * 100 concurrent forwarded connections each echoing 1 MiB, a port the host already uses skipped.
  */
+@ExtendWith(ServiceLogsOnFailure.class)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class NetworkIT {
     private static final InetAddress V4 = InetAddress.getLoopbackAddress();
@@ -96,6 +98,7 @@ class NetworkIT {
         } finally {
             h.wsl("", "--shutdown", "--force");
             h.killService();
+            h.close();
         }
     }
 

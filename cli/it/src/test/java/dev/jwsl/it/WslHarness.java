@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * state and data directories and .wslconfig under one temporary directory, the kernel and
  * initramfs the suite built. {@link #killService()} kills only this harness's service.
  */
-final class WslHarness {
+final class WslHarness implements AutoCloseable {
     record Result(int exit, String stdout, String stderr) {}
 
     final Path root;
@@ -29,6 +29,8 @@ final class WslHarness {
     private final String kernel;
     private final String initrd;
     private final long timeoutS;
+    /** Harnesses of the running test classes, for {@link ServiceLogsOnFailure}. */
+    private static final List<WslHarness> LIVE = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     WslHarness(String name, long timeoutS) throws IOException {
         root = Path.of(System.getProperty("jwsl.root", "../..")).toAbsolutePath().normalize();
@@ -41,6 +43,17 @@ final class WslHarness {
         Files.setPosixFilePermissions(base, PosixFilePermissions.fromString("rwxr-xr-x"));
         Files.writeString(base.resolve("wslconfig"), "[wsl2]\nvmIdleTimeout=600000\n");
         this.timeoutS = timeoutS;
+        LIVE.add(this);
+    }
+
+    static List<WslHarness> live() {
+        return LIVE;
+    }
+
+    /** The test class is done: its logs are no longer printed on failures. */
+    @Override
+    public void close() {
+        LIVE.remove(this);
     }
 
     ProcessBuilder builder(List<String> args) {

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
@@ -33,6 +34,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * tests (boots are slow on an emulating KVM host); the last tests crash the service and let the
  * VM go idle, which boots it twice more.
  */
+@ExtendWith(ServiceLogsOnFailure.class)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class WslIT {
     private static WslHarness h;
@@ -48,6 +50,7 @@ class WslIT {
     static void tearDown() throws Exception {
         wsl("", "--shutdown");
         h.killService();
+        h.close();
     }
 
     private static ProcessBuilder builder(List<String> args) {
