@@ -9,6 +9,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.IntConsumer;
 
 import static dev.jwsl.hypervisor.p9.P9Constants.*;
@@ -40,6 +41,12 @@ public final class P9Session implements AutoCloseable {
     private volatile int msize = P9Server.MAX_MSIZE;
     private volatile boolean negotiated;
     private volatile boolean closed;
+    /**
+     * Held shared while a request runs; {@link #close} takes it exclusively. Reply buffers may be
+     * guest memory that a device reset hands back to the driver: once close returns, no request
+     * of this session writes into one again.
+     */
+    private final ReentrantReadWriteLock running = new ReentrantReadWriteLock();
 
     P9Session(P9Server server) {
         this.server = server;
@@ -96,11 +103,11 @@ public final class P9Session implements AutoCloseable {
         Runnable work = () -> {
             int n;
             try {
-                n = handle(type, tag, message, reply);
+                n = serve(type, tag, message, reply);
             } catch (RuntimeException e) {
                 server.internalError();
                 LOG.log(System.Logger.Level.WARNING, "9P request type " + type + " failed", e);
-                n = error(reply, tag, Errno.EIO);
+                n = 0;
             }
             try {
                 done.accept(n);
@@ -144,11 +151,47 @@ public final class P9Session implements AutoCloseable {
         return reply.write(0, out, out.length);
     }
 
+    /**
+     * Runs one request unless the session is closed, in which case nothing is written and the
+     * reply length is 0. Tflush waits for the flushed request before it takes {@link #running}:
+     * a close waiting for the flush would otherwise wait for a request queued behind it.
+     */
+    private int serve(int type, int tag, Scatter message, Scatter reply) {
+        if (type == TFLUSH) {
+            awaitFlushed(message);
+        }
+        if (closed) {
+            return 0;
+        }
+        running.readLock().lock();
+        try {
+            if (closed) {
+                return 0;
+            }
+            try {
+                return handle(type, tag, message, reply);
+            } catch (RuntimeException e) {
+                server.internalError();
+                LOG.log(System.Logger.Level.WARNING, "9P request type " + type + " failed", e);
+                return error(reply, tag, Errno.EIO);
+            }
+        } finally {
+            running.readLock().unlock();
+        }
+    }
+
+    private void awaitFlushed(Scatter message) {
+        byte[] b = new byte[HEADER + 2];
+        if (message.read(0, b) == b.length) {
+            CompletableFuture<Void> old = inFlight.get(new P9Reader(b).skipHeader().u16());
+            if (old != null) {
+                old.join(); // Rflush must follow the flushed request's reply (9P flush(5))
+            }
+        }
+    }
+
     private int handle(int type, int tag, Scatter message, Scatter reply) {
         server.counted();
-        if (closed) {
-            return error(reply, tag, Errno.EBADF);
-        }
         List<Fid> held = new ArrayList<>(2);
         try {
             if (message.length() > msize) {
@@ -261,10 +304,7 @@ public final class P9Session implements AutoCloseable {
     }
 
     private void flush(P9Reader in) {
-        CompletableFuture<Void> old = inFlight.get(in.u16());
-        if (old != null) {
-            old.join(); // Rflush must follow the flushed request's reply (9P flush(5))
-        }
+        in.u16(); // oldtag: serve() waited for it before this request took the session
     }
 
     private void clunk(P9Reader in) {
@@ -276,10 +316,19 @@ public final class P9Session implements AutoCloseable {
         }
     }
 
-    /** Clunks every fid: the connection is gone. */
+    /**
+     * Clunks every fid: the connection is gone. Waits for the requests running now (a worker's
+     * read or fsync at most), so that none writes a reply afterwards; requests still queued
+     * write nothing.
+     */
     @Override
     public void close() {
         closed = true;
-        fids.clear();
+        running.writeLock().lock();
+        try {
+            fids.clear();
+        } finally {
+            running.writeLock().unlock();
+        }
     }
 }

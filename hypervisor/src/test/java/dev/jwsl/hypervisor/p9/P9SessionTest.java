@@ -68,6 +68,33 @@ class P9SessionTest {
         return e.errno();
     }
 
+    /**
+     * A reply buffer belongs to the transport again once the session is closed (a virtio reset
+     * hands the driver its memory back): a request still queued for a worker then writes nothing.
+     */
+    @Test
+    void aRequestStillQueuedWhenTheSessionClosesWritesNothing() throws Exception {
+        c.walk(ROOT, 2);
+        c.lcreate(2, "f", RDWR | O_CREAT, 0600);
+        java.util.concurrent.CountDownLatch blocker = new java.util.concurrent.CountDownLatch(1);
+        server.workers().execute(() -> {
+            try {
+                blocker.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        byte[] read = c.request(P9Constants.TREAD).u32(2).u64(0).u32(100).encode();
+        byte[] reply = new byte[4096];
+        CompletableFuture<Integer> done = new CompletableFuture<>();
+        session.submit(dev.jwsl.hypervisor.memory.Scatter.of(java.lang.foreign.MemorySegment.ofArray(read)),
+                dev.jwsl.hypervisor.memory.Scatter.of(java.lang.foreign.MemorySegment.ofArray(reply)), done::complete);
+        session.close();
+        blocker.countDown();
+        assertEquals(0, done.get(10, TimeUnit.SECONDS), "reply length after close");
+        assertArrayEquals(new byte[reply.length], reply, "the closed session wrote into the reply buffer");
+    }
+
     @Test
     void createWriteReadStatListRenameRemove() throws IOException {
         c.walk(ROOT, 2);
