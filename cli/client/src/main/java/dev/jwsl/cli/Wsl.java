@@ -16,7 +16,8 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "wsl", versionProvider = Wsl.Version.class,
         description = "Run a Linux command in a jwsl distribution (the utility VM starts on demand).",
-        footer = {"", "Exit status: the command's (128+N if killed by signal N); "
+        footer = {"", "Distribution names are compared ignoring case, as on Windows: -d debian runs Debian.",
+                "", "Exit status: the command's (128+N if killed by signal N); "
                 + WslClient.EXIT_JWSL_FAILURE + ": jwsl failed (VM, service or bad input); " + WslClient.EXIT_USAGE
                 + ": bad usage."})
 public final class Wsl implements Callable<Integer> {
@@ -69,8 +70,14 @@ public final class Wsl implements Callable<Integer> {
     String install;
 
     @Option(names = "--import", arity = "3", paramLabel = "NAME DIR FILE",
-            description = "import a tar, tar.gz or tar.xz root file system (FILE '-': stdin) as NAME, its disk in DIR")
+            description = {"import a tar, tar.gz or tar.xz root file system (FILE '-': stdin) as NAME, its disk in DIR;",
+                    "Ctrl-C (or the end of this wsl) cancels it and leaves DIR as it was"})
     List<String> importArgs;
+
+    @Option(names = "--import-progress", paramLabel = "NAME",
+            description = "follow the running import of NAME (started by another wsl) until it ends;"
+                    + " Ctrl-C stops following; wsl --unregister NAME cancels it")
+    String importProgress;
 
     @Option(names = "--vhd-size", paramLabel = "SIZE", converter = SizeConverter.class,
             description = "with --import: the disk's maximum size (default: defaultVhdSize, 1TB)")
@@ -87,7 +94,8 @@ public final class Wsl implements Callable<Integer> {
     @Option(names = "--format", paramLabel = "FORMAT", description = "with --export: tar (default), tar.gz or tar.xz")
     String format = "tar";
 
-    @Option(names = "--unregister", paramLabel = "NAME", description = "stop NAME, delete its disk and forget it")
+    @Option(names = "--unregister", paramLabel = "NAME",
+            description = "stop NAME, delete its disk and forget it; a NAME being imported: cancel the import")
     String unregister;
 
     @Option(names = {"-s", "--set-default"}, paramLabel = "NAME", description = "make NAME the default distro")
@@ -150,6 +158,9 @@ public final class Wsl implements Callable<Integer> {
                 throw usage("jwsl runs WSL 2 distributions only (--version 2)");
             }
             return client.importDistro(importArgs.get(0), importArgs.get(1), importArgs.get(2), vhdSize);
+        }
+        if (importProgress != null) {
+            return client.followImport(importProgress);
         }
         if (importInPlace != null) {
             return client.importInPlace(importInPlace.get(0), importInPlace.get(1));

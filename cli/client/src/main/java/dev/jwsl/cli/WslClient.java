@@ -188,6 +188,16 @@ final class WslClient {
         }
     }
 
+    /** {@code --import-progress NAME}: another client's running import, followed until it ends. */
+    int followImport(String name) {
+        try (ServiceClient s = service(); ProgressBar bar = new ProgressBar("Importing " + name)) {
+            JwslMessage.Response r = s.call(tx -> new JwslMessage.FollowImport(tx, name), bar);
+            return r instanceof JwslMessage.Done ? 0 : fail(r);
+        } catch (IOException e) {
+            return fail(e.getMessage());
+        }
+    }
+
     int importInPlace(String name, String image) {
         return simple(tx -> new JwslMessage.ImportInPlace(tx, name, Path.of(image).toAbsolutePath().toString()));
     }

@@ -276,6 +276,22 @@ class DistroIT {
         assertFails(h.wsl("", "--import", "thr", dir.toString(), h.base.resolve("through.tar").toString()),
                 "goes through the symlink");
         assertFails(h.wsl("", "--import-in-place", "notext4", garbage.toString()), "not an ext4 image");
+        // Issue 17: a hard link to a symlink is that symlink; the gate follows it.
+        Files.write(h.base.resolve("hardsym.tar"), RootfsArchiveTest.tar("a", "2", "/", "b", "1", "a", "b/tmp/evil", "0", "x"));
+        assertFails(h.wsl("", "--import", "hs", dir.toString(), h.base.resolve("hardsym.tar").toString()),
+                "member 'b/tmp/evil' goes through the symlink 'b'");
+        // DIR that is a file; names compared ignoring case; long names cut in messages.
+        assertFails(h.wsl("", "--import", "f", garbage.toString(), tarball.toString()), "is not a directory");
+        assertFails(h.wsl("", "--import", "TINY", dir.toString(), tarball.toString()), "already exists");
+        assertEquals("tinyhost\n", h.wsl("", "-d", "TINY", "--", "hostname").stdout());
+        WslHarness.Result longName = h.wsl("", "-d", "n".repeat(5000), "--", "true");
+        assertFails(longName, "no distribution named");
+        assertTrue(longName.stderr().length() < 200, longName.stderr());
+        // Issue 17: an error from the guest's tar names the member, not only "previous errors".
+        Files.write(h.base.resolve("longmember.tar"), RootfsArchiveTest.tar("d/", "5", "", "d/" + "m".repeat(300), "0", "x"));
+        WslHarness.Result tooLong = h.wsl("", "--import", "lm", dir.toString(), h.base.resolve("longmember.tar").toString());
+        assertFails(tooLong, "File name too long");
+        assertTrue(tooLong.stderr().contains("mmmm") && tooLong.stderr().length() < 300, tooLong.stderr());
         assertFails(h.wsl("", "-d", "nosuch", "--", "true"), "no distribution named nosuch");
         String names = h.wsl("", "-l", "-q").stdout();
         assertEquals("tiny\ntiny2\n", names, "a failed import left a registration behind");
@@ -340,5 +356,112 @@ class DistroIT {
         String out = new String(fsck.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(fsck.waitFor(120, TimeUnit.SECONDS));
         assertEquals(0, fsck.exitValue(), out);
+    }
+
+    /** A tar of the test rootfs plus 64 MiB that does not compress: its unpack takes a while on any KVM. */
+    private static Path bigTarball() throws Exception {
+        Path big = h.base.resolve("big-rootfs");
+        if (!Files.exists(big.resolveSibling("big-rootfs.tar"))) {
+            sh("cp -a " + rootfs + " " + big + " && head -c 67108864 /dev/urandom > " + big + "/payload"
+                    + " && tar --numeric-owner -C " + big + " -cf " + big + ".tar .");
+        }
+        return big.resolveSibling("big-rootfs.tar");
+    }
+
+    /** Starts an import of {@link #bigTarball} and waits until the guest writes its disk. */
+    private static Process startImport(String name, Path dir) throws Exception {
+        Process p = h.builder(List.of("--import", name, dir.toString(), bigTarball().toString())).start();
+        Path partial = dir.resolve("ext4.img.importing");
+        long deadline = System.currentTimeMillis() + 300_000;
+        while (allocatedBlocks(partial) == 0 && p.isAlive() && System.currentTimeMillis() < deadline) {
+            Thread.sleep(20);
+        }
+        assertTrue(p.isAlive() && allocatedBlocks(partial) > 0, "the import of " + name + " never reached the guest");
+        return p;
+    }
+
+    private static String output(Process p) throws Exception {
+        return new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+    }
+
+    /** Issue 17: a killed client cancels its import; --unregister cancels another's; a third follows it. */
+    @Test
+    @Order(7)
+    void importsAreCancelledByTheirClientOrByUnregister() throws Exception {
+        Path dir = h.base.resolve("cancelled/deeper");
+        Process client = startImport("big", dir);
+        assertTrue(h.wsl("", "-l", "-v").stdout().matches("(?s).*big\\s+Installing.*"));
+        assertFails(h.wsl("", "--terminate", "big"), "still being imported");
+        assertFails(h.wsl("", "--import", "BIG", h.base.resolve("other").toString(), tarball.toString()),
+                "already exists");
+        client.destroyForcibly(); // as kill -9: the service sees the connection go
+        assertTrue(client.waitFor(60, TimeUnit.SECONDS));
+        long deadline = System.currentTimeMillis() + 120_000;
+        while (h.wsl("", "-l", "-q").stdout().contains("big") && System.currentTimeMillis() < deadline) {
+            Thread.sleep(500);
+        }
+        assertEquals("tiny\n", h.wsl("", "-l", "-q").stdout(), "the cancelled import is still listed");
+        assertFalse(Files.exists(h.base.resolve("cancelled")), "the directories the import made are left behind");
+
+        Path kept = Files.createDirectory(h.base.resolve("kept"));
+        Process second = startImport("big2", kept);
+        Process follower = h.builder(List.of("--import-progress", "big2")).start();
+        assertOk(h.wsl("", "--unregister", "big2"));
+        assertTrue(second.waitFor(120, TimeUnit.SECONDS) && follower.waitFor(120, TimeUnit.SECONDS));
+        String secondErr = output(second), followerErr = output(follower);
+        assertEquals(1, second.exitValue(), secondErr);
+        assertTrue(secondErr.contains("the import of big2 was cancelled by wsl --unregister"), secondErr);
+        assertEquals(1, follower.exitValue(), followerErr);
+        assertTrue(followerErr.contains("the import of big2 was cancelled by wsl --unregister"), followerErr);
+        assertEquals("tiny\n", h.wsl("", "-l", "-q").stdout());
+        try (var left = Files.list(kept)) {
+            assertEquals(List.of(), left.toList(), "DIR must be left as it was found");
+        }
+        assertFails(h.wsl("", "--import-progress", "big2"), "no import of big2 is running");
+        // The utility VM cleaned up after both: it imports into the same name at once.
+        assertOk(h.wsl("", "--import", "big", h.base.resolve("again").toString(), tarball.toString()));
+        assertOk(h.wsl("", "--unregister", "big"));
+    }
+
+    /** Issue 17: what cannot fit the disk is refused before the guest fills it; a disk that fills anyway is a clear error. */
+    @Test
+    @Order(8)
+    void importsAreBoundedByTheirDisk() throws Exception {
+        // 100 MiB of zeros: a tiny gzip that does not fit 64 MiB.
+        Path bomb = h.base.resolve("bomb");
+        Files.createDirectories(bomb);
+        sh("head -c 104857600 /dev/zero > " + bomb + "/zeros && tar -C " + bomb + " -czf " + bomb + ".tar.gz .");
+        assertFails(h.wsl("", "--import", "bomb", h.base.resolve("bomb-disk").toString(), bomb + ".tar.gz",
+                "--vhd-size", "64MB"), "does not fit: it needs about 100 MiB and a disk of 64 MiB has");
+        // 50 MiB of data the gate counts, then 15,000 files whose extended attributes need a block
+        // each (a 64 MiB disk has 128-byte inodes), which it does not: the disk fills, and the
+        // import stops at the first ENOSPC instead of trying every member.
+        Path xattrs = h.base.resolve("xattrs.tar");
+        try (var out = new java.io.BufferedOutputStream(Files.newOutputStream(xattrs), 1 << 16)) {
+            out.write(RootfsArchiveTest.header("data", '0', 50L << 20, ""));
+            out.write(new byte[50 << 20]);
+            for (int i = 0; i < 15_000; i++) {
+                String n = Integer.toString(i);
+                byte[] pax = paxRecord("SCHILY.xattr.user.fill", n.repeat(700 / n.length())).getBytes(StandardCharsets.UTF_8);
+                out.write(RootfsArchiveTest.header("PaxHeaders/f" + i, 'x', pax.length, ""));
+                out.write(java.util.Arrays.copyOf(pax, (pax.length + 511) / 512 * 512));
+                out.write(RootfsArchiveTest.header("f" + i, '0', 0, ""));
+            }
+            out.write(new byte[1024]);
+        }
+        WslHarness.Result full = h.wsl("", "--import", "full", h.base.resolve("full-disk").toString(),
+                xattrs.toString(), "--vhd-size", "64MB");
+        assertFails(full, "the disk of full (64 MiB) is full");
+        assertEquals("tiny\n", h.wsl("", "-l", "-q").stdout());
+    }
+
+    /** One pax record, "LEN key=value\n", LEN counting itself. */
+    private static String paxRecord(String key, String value) {
+        int body = key.length() + value.length() + 3; // ' ', '=', '\n'
+        int len = body + 1;
+        while (Integer.toString(len).length() + body != len) {
+            len++;
+        }
+        return len + " " + key + "=" + value + "\n";
     }
 }

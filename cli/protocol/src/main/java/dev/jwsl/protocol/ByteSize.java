@@ -36,4 +36,20 @@ public final class ByteSize {
         }
         return n * unit;
     }
+
+    /** {@code bytes} for a message: "64 MiB", "1.5 GiB", "1 TiB", "900 bytes". */
+    public static String format(long bytes) {
+        String[] units = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+        if (bytes < 1024) {
+            return bytes + " bytes";
+        }
+        double v = bytes;
+        int u = -1;
+        while (v >= 1024 && u < units.length - 1) {
+            v /= 1024;
+            u++;
+        }
+        String n = v >= 100 || v == Math.rint(v) ? Long.toString(Math.round(v)) : String.format(java.util.Locale.ROOT, "%.1f", v);
+        return n + " " + units[u];
+    }
 }

@@ -68,6 +68,12 @@ public sealed interface JwslMessage {
     record Import(long transactionId, String name, String installDir, String archive, long diskBytes)
             implements Request {}
 
+    /**
+     * Follow the running import of {@code name}: its progress, then how it ended. Response:
+     * {@link Progress}..., then {@link Done} (imported) or {@link Error} (failed or cancelled).
+     */
+    record FollowImport(long transactionId, String name) implements Request {}
+
     /** Register an existing ext4 image as {@code name}. Response: {@link Done} or {@link Error}. */
     record ImportInPlace(long transactionId, String name, String image) implements Request {}
 

@@ -64,6 +64,10 @@ public final class MessageCodec {
                 p.putLong(i.diskBytes());
                 yield IMPORT;
             }
+            case JwslMessage.FollowImport f -> {
+                putString(p, f.name());
+                yield FOLLOW_IMPORT;
+            }
             case JwslMessage.ImportInPlace i -> {
                 putString(p, i.name());
                 putString(p, i.image());
@@ -150,6 +154,7 @@ public final class MessageCodec {
                 case IMPORT -> new JwslMessage.Import(tx, getString(payload), getString(payload), getString(payload),
                         payload.getLong());
                 case IMPORT_IN_PLACE -> new JwslMessage.ImportInPlace(tx, getString(payload), getString(payload));
+                case FOLLOW_IMPORT -> new JwslMessage.FollowImport(tx, getString(payload));
                 case EXPORT -> new JwslMessage.Export(tx, getString(payload), getString(payload), getString(payload));
                 case UNREGISTER -> new JwslMessage.Unregister(tx, getString(payload));
                 case SET_DEFAULT -> new JwslMessage.SetDefault(tx, getString(payload));

@@ -23,6 +23,7 @@ public final class ProtocolConstants {
     public static final int TERMINATE = 15;
     public static final int MANAGE = 16;
     public static final int PROGRESS = 17;
+    public static final int FOLLOW_IMPORT = 18;
 
     private ProtocolConstants() {}
 }

@@ -1,5 +1,6 @@
 package dev.jwsl.service;
 
+import dev.jwsl.protocol.ByteSize;
 import dev.jwsl.service.distro.Distro;
 import dev.jwsl.service.distro.DistroRegistry;
 import dev.jwsl.service.distro.RootfsArchive;
@@ -26,21 +27,55 @@ import java.util.zip.GZIPOutputStream;
  * {@link DistroService}'s; this class only moves data.
  */
 final class DistroDisks {
+    private static final System.Logger LOG = System.getLogger(DistroDisks.class.getName());
     /** GNU tar's --totals line. */
     private static final Pattern TAR_TOTAL = Pattern.compile("Total bytes written: (\\d+)");
-    /** $1 target slot, $2 source slot, $3 name, $4 archive bytes, $5 tar's decompression flag. */
+    /**
+     * $1 target slot, $2 source slot, $3 name, $4 archive bytes, $5 tar's decompression flag,
+     * $6 inodes the tree takes, $7 $8 $9 its blocks at 1, 2 and 4 KiB.
+     *
+     * <p>After formatting, the tree's needs (the gate's count) are checked against what the new
+     * file system has free: exit 4 and "nofit ..." on stdout if it cannot hold it. GNU tar then
+     * runs in a mount namespace of its own, chrooted into a tmpfs that holds only the new disk
+     * and the tools: it cannot see host shares or the utility VM's files whatever the archive
+     * makes it do, and the disk is unmounted when the namespace's last process ends, however it
+     * ends. Its messages pass through awk, which keeps the first lines and stops everything at
+     * the first "No space left on device" (exit 3): tar itself would go on to the end.
+     * SIGTERM (cancel) ends tar; the scripts outlive it to clean up.
+     */
     private static final String IMPORT_SCRIPT = """
             tools
             t=$(disk "$1") || exit 1
             s=$(disk "$2") || exit 1
             $T/bin/mke2fs -q -F -t ext4 -E lazy_itable_init=1,lazy_journal_init=1,nodiscard \\
               -L "$(echo "$3" | cut -c1-16)" "$t" || die "formatting the new disk failed"
-            m=/run/jwsl/import/$3
-            mkdir -p "$m" && mount -t ext4 "$t" "$m" || die "cannot mount the new disk"
-            head -c "$4" "$s" | $T/bin/tar -x -p --xattrs --xattrs-include='*' --acls --numeric-owner -C "$m" -f - $5
+            info=$($T/bin/dumpe2fs -h "$t" 2>/dev/null)
+            field() { echo "$info" | sed -n "s/^$1: *//p"; }
+            bs=$(field 'Block size') freeb=$(field 'Free blocks') freei=$(field 'Free inodes')
+            case $bs in 1024) need=$7 ;; 2048) need=$8 ;; 4096) need=$9 ;; *) die "unexpected block size '$bs'" ;; esac
+            if [ "$need" -gt "$freeb" ] || [ "$6" -gt "$freei" ]; then
+              echo "nofit $need $freeb $bs $6 $freei"; exit 4
+            fi
+            r=/run/jwsl/import/$3
+            mkdir -p "$r" || die "cannot create $r"
+            trap 'cancelled=1' HUP INT TERM
+            unshare -m --propagation private sh -c '
+              trap "c=1" HUP INT TERM
+              r=$1 t=$2 s=$3 n=$4 T=$5 z=$6
+              mount -t tmpfs -o mode=0755,size=1m jwsl-import "$r" && mkdir "$r/target" "$r/tools" "$r/lib64" &&
+                mount -t ext4 "$t" "$r/target" && mount --bind "$T" "$r/tools" &&
+                ln -s /tools/lib64/ld-linux-x86-64.so.2 "$r/lib64/" || { echo "cannot mount the new disk"; exit 1; }
+              head -c "$n" "$s" | PATH=/tools/bin LD_LIBRARY_PATH=/tools/lib chroot "$r" /tools/bin/tar -x -p \\
+                --xattrs --xattrs-include="*" --acls --numeric-owner -C /target -f - $z
+              st=$?
+              umount "$r/target" || st=1
+              exit $st
+            ' jwsl-import "$r" "$t" "$s" "$4" "$T" "$5" 2>&1 | awk '
+              { n++; if (n <= 40) print }
+              /No space left on device/ { full = 1; exit }
+              END { if (n > 40) print "(" n - 40 " more lines)"; if (full) exit 3 }' >&2
             st=$?
-            umount "$m" || st=1
-            rmdir "$m"
+            rmdir "$r"
             exit $st
             """;
     /** $1 distro slot, $2 scratch slot, $3 name. */
@@ -72,9 +107,18 @@ final class DistroDisks {
         this.vm = vm;
     }
 
-    /** Formats {@code image} as ext4 in the guest and unpacks {@code archive} onto it. */
-    void unpack(String name, Path image, Path archive, long archiveBytes, RootfsArchive.Scan scan,
-                        JwslService.Progress progress) throws IOException, InterruptedException {
+    /** Exit statuses of {@link #IMPORT_SCRIPT}. */
+    private static final int EXIT_DISK_FULL = 3, EXIT_NO_FIT = 4;
+
+    /**
+     * Formats {@code image} ({@code diskBytes}) as ext4 in the guest and unpacks {@code archive}
+     * onto it; {@code cancel} stops the guest's tar.
+     *
+     * @throws IllegalArgumentException if the tree does not fit the disk, or filled it
+     * @throws IOException with the first error tar reported about a member
+     */
+    void unpack(String name, Path image, Path archive, long archiveBytes, RootfsArchive.Scan scan, long diskBytes,
+                JwslService.Progress progress, Cancellation cancel) throws IOException, InterruptedException {
         try (UtilityVm.Hold hold = vm.hold()) {
             String target = vm.attach(image, false, hold.generation(), "import " + name);
             try {
@@ -95,14 +139,18 @@ final class DistroDisks {
                     });
                     GuestShell.Result res;
                     try {
-                        res = hold.shell().run(IMPORT_SCRIPT, target, source, name, Long.toString(archiveBytes),
-                                scan.compression().tarFlag());
+                        cancel.check();
+                        res = hold.shell().run(IMPORT_SCRIPT, cancel, target, source, name, Long.toString(archiveBytes),
+                                scan.compression().tarFlag(), Long.toString(scan.inodes()),
+                                Long.toString(scan.blocks(1024)), Long.toString(scan.blocks(2048)),
+                                Long.toString(scan.blocks(4096)));
                     } finally {
                         watcher.interrupt();
                         watcher.join();
                     }
+                    cancel.check();
                     if (!res.ok()) {
-                        throw new IOException("importing " + name + " failed: " + res.error());
+                        throw unpackFailure(name, diskBytes, scan, res);
                     }
                     progress.report("unpacking", archiveBytes, archiveBytes);
                 } finally {
@@ -112,6 +160,53 @@ final class DistroDisks {
                 vm.detach(target, hold.generation());
             }
         }
+    }
+
+    private static RuntimeException unpackFailure(String name, long diskBytes, RootfsArchive.Scan scan,
+                                                  GuestShell.Result res) {
+        if (!res.stderr().isBlank()) {
+            LOG.log(System.Logger.Level.WARNING, "importing {0} failed (exit {1}); the guest said:\n{2}", name,
+                    res.exit(), res.stderr().strip());
+        }
+        String disk = ByteSize.format(diskBytes);
+        if (res.exit() == EXIT_DISK_FULL) {
+            return new IllegalArgumentException("the disk of " + name + " (" + disk
+                    + ") is full: import it again with a larger --vhd-size");
+        }
+        Matcher m = NO_FIT.matcher(res.stdout());
+        if (res.exit() == EXIT_NO_FIT && m.find()) {
+            long need = Long.parseLong(m.group(1)), free = Long.parseLong(m.group(2)), bs = Long.parseLong(m.group(3));
+            long inodes = Long.parseLong(m.group(4)), freeInodes = Long.parseLong(m.group(5));
+            String what = need > free
+                    ? "needs about " + ByteSize.format(need * bs) + " and a disk of " + disk + " has "
+                        + ByteSize.format(free * bs) + " free"
+                    : "has " + inodes + " files and a disk of " + disk + " holds " + freeInodes;
+            return new IllegalArgumentException(name + " does not fit: it " + what + ": import it with a larger --vhd-size");
+        }
+        return new IllegalStateException("importing " + name + " failed: " + tarError(res));
+    }
+
+    /** "nofit NEED FREE BLOCKSIZE INODES FREEINODES" from {@link #IMPORT_SCRIPT}. */
+    private static final Pattern NO_FIT = Pattern.compile("nofit (\\d+) (\\d+) (\\d+) (\\d+) (\\d+)");
+
+    /**
+     * The line that says what went wrong: GNU tar's first complaint about a member (its last
+     * lines only sum up), else the script's last line.
+     */
+    static String tarError(GuestShell.Result res) {
+        for (String line : res.stderr().split("\n")) {
+            String l = line.strip();
+            if (l.startsWith("tar: ") && !l.startsWith("tar: Exiting with failure status")
+                    && !l.startsWith("tar: Error is not recoverable")) {
+                return shorten(l);
+            }
+        }
+        return shorten(res.error());
+    }
+
+    /** One line of at most 200 characters: a 4 KiB member name is not a message. */
+    static String shorten(String line) {
+        return line.length() <= 200 ? line : line.substring(0, 120) + "..." + line.substring(line.length() - 60);
     }
 
     /** Writes {@code d}'s file system as a tar to {@code scratch} in the guest; returns the tar's length. */

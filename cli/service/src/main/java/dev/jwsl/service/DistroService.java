@@ -15,12 +15,10 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
@@ -61,7 +59,8 @@ final class DistroService implements JwslService {
     private final long defaultDiskBytes;
     private final Map<String, ReentrantLock> locks = new ConcurrentHashMap<>();
     private final Map<String, Running> running = new ConcurrentHashMap<>();
-    private final Set<String> importing = new HashSet<>();
+    /** Running imports by {@link #key}: -l shows them as Installing, --unregister cancels them. */
+    private final Map<String, ImportJob> importing = new HashMap<>();
     private final DistroDisks disks;
 
     DistroService(DistroRegistry registry, UtilityVm vm, long defaultDiskBytes) {
@@ -81,7 +80,20 @@ final class DistroService implements JwslService {
     }
 
     private Distro find(String name) {
-        return registry.get(name).orElseThrow(() -> new IllegalArgumentException("there is no distribution named " + name));
+        return registry.get(name).orElseThrow(() -> {
+            synchronized (importing) {
+                if (importing.containsKey(key(name))) {
+                    return new IllegalArgumentException(importing.get(key(name)).name + " is still being imported: follow it"
+                            + " with wsl --import-progress " + name + ", or cancel it with wsl --unregister " + name);
+                }
+            }
+            return new IllegalArgumentException("there is no distribution named " + shortName(name));
+        });
+    }
+
+    /** A name the user typed, for a message: a valid name is at most 64 characters, anything else is cut. */
+    static String shortName(String name) {
+        return name.length() <= 64 ? name : name.substring(0, 60) + "...";
     }
 
     private boolean isRunning(Running r) {
@@ -239,8 +251,8 @@ final class DistroService implements JwslService {
             out.add(new JwslMessage.DistroInfo(d.name(), state, d.version(), d.name().equals(def)));
         }
         synchronized (importing) {
-            for (String name : importing) {
-                out.add(new JwslMessage.DistroInfo(name, "Installing", 2, false));
+            for (ImportJob job : importing.values()) {
+                out.add(new JwslMessage.DistroInfo(job.name, "Installing", 2, false));
             }
         }
         return out;
@@ -256,8 +268,24 @@ final class DistroService implements JwslService {
         stop(find(name).name());
     }
 
+    /** How long --unregister of a distro being imported waits for the import to stop. */
+    private static final long CANCEL_WAIT_MS = GuestShell.STOP_GRACE_MS + 30_000;
+
     @Override
     public void unregister(String name) throws IOException, InterruptedException {
+        ImportJob job;
+        synchronized (importing) {
+            job = importing.get(key(name));
+        }
+        if (job != null) {
+            job.cancel.cancel("the import of " + job.name + " was cancelled by wsl --unregister");
+            if (!job.awaitEnd(CANCEL_WAIT_MS)) {
+                throw new IllegalStateException("the import of " + job.name + " is still stopping: try again");
+            }
+            if (registry.get(name).isEmpty()) {
+                return;
+            } // else it had just completed: unregister what it registered
+        }
         Distro d = find(name);
         ReentrantLock lock = lockOf(d.name());
         lock.lock();
@@ -279,29 +307,76 @@ final class DistroService implements JwslService {
 
     // ---- import ----
 
-    private void reserve(String name) {
-        Distro.checkName(name);
-        synchronized (importing) {
-            boolean busy = importing.stream().anyMatch(n -> n.equalsIgnoreCase(name));
-            if (busy || registry.get(name).isPresent()) {
-                throw new IllegalArgumentException("a distribution named " + name + " already exists");
+    /**
+     * A running import: its name as given, how far it got (for clients that follow it), and its
+     * cancellation, which its own client going away or --unregister triggers.
+     */
+    private static final class ImportJob {
+        final String name;
+        final Cancellation cancel = new Cancellation();
+        final List<Progress> followers = new java.util.concurrent.CopyOnWriteArrayList<>();
+        /** Completes when the import ends: normally if it registered the distro, else with the error. */
+        final java.util.concurrent.CompletableFuture<Void> end = new java.util.concurrent.CompletableFuture<>();
+
+        ImportJob(String name) {
+            this.name = name;
+        }
+
+        void report(String phase, long done, long total) {
+            for (Progress f : followers) {
+                f.report(phase, done, total);
             }
-            importing.add(name);
+        }
+
+        boolean awaitEnd(long millis) throws InterruptedException {
+            try {
+                end.get(millis, java.util.concurrent.TimeUnit.MILLISECONDS);
+            } catch (java.util.concurrent.ExecutionException e) {
+                // it failed or was cancelled: it ended all the same
+            } catch (java.util.concurrent.TimeoutException e) {
+                return false;
+            }
+            return true;
         }
     }
 
-    private void unreserve(String name) {
+    private ImportJob reserve(String name) {
+        Distro.checkName(name);
         synchronized (importing) {
-            importing.remove(name);
+            if (importing.containsKey(key(name)) || registry.get(name).isPresent()) {
+                throw new IllegalArgumentException("a distribution named " + name + " already exists"
+                        + " (names are compared ignoring case)");
+            }
+            ImportJob job = new ImportJob(name);
+            importing.put(key(name), job);
+            return job;
+        }
+    }
+
+    private void unreserve(ImportJob job, Throwable failure) {
+        synchronized (importing) {
+            importing.remove(key(job.name), job);
+        }
+        if (failure == null) {
+            job.end.complete(null);
+        } else {
+            job.end.completeExceptionally(failure);
         }
     }
 
     @Override
-    public void importDistro(String name, Path installDir, Path archive, long diskBytes, Progress progress)
-            throws IOException, InterruptedException {
-        reserve(name);
+    public void importDistro(String name, Path installDir, Path archive, long diskBytes, Progress progress,
+                             Cancellation client) throws IOException, InterruptedException {
+        ImportJob job = reserve(name);
         Path partial = null;
-        try {
+        List<Path> madeDirs = List.of();
+        Throwable failure = new IllegalStateException("the import of " + name + " failed");
+        try (Cancellation.Registration link = client.onCancel(
+                () -> job.cancel.cancel("the import of " + name + " was cancelled: " + client.reason()))) {
+            Progress report = (phase, done, total) -> {
+                progress.report(phase, done, total);
+                job.report(phase, done, total);
+            };
             if (!Files.isRegularFile(archive) || !Files.isReadable(archive)) {
                 throw new IllegalArgumentException("cannot read " + archive);
             }
@@ -310,39 +385,109 @@ final class DistroService implements JwslService {
                 throw new IllegalArgumentException("the disk size must be a multiple of 4 KiB and at least 64 MiB");
             }
             Path dir = installDir.toAbsolutePath().normalize();
+            if (Files.exists(dir) && !Files.isDirectory(dir)) {
+                throw new IllegalArgumentException(dir + " is not a directory: give a directory for the disk");
+            }
             Path image = dir.resolve(IMAGE_NAME);
             if (Files.exists(image) || registry.imageInUse(image)) {
                 throw new IllegalArgumentException(dir + " already holds a distribution disk (" + IMAGE_NAME + ")");
             }
             long size = Files.size(archive);
-            RootfsArchive.Scan scan = RootfsArchive.scan(archive, done -> progress.report("checking", done, size));
-            Files.createDirectories(dir);
+            RootfsArchive.Scan scan = RootfsArchive.scan(archive, done -> {
+                job.cancel.check(); // a large archive takes a while to read: stop there too
+                report.report("checking", done, size);
+            });
+            job.cancel.check();
+            madeDirs = createDirectories(dir);
             partial = dir.resolve(IMAGE_NAME + PARTIAL_SUFFIX);
             Files.deleteIfExists(partial); // a crashed import's leftover: never registered
             try (RandomAccessFile f = new RandomAccessFile(partial.toFile(), "rw")) {
                 f.setLength(disk); // sparse: the host pays for what the guest writes
             }
-            disks.unpack(name, partial, archive, size, scan, progress);
+            disks.unpack(name, partial, archive, size, scan, disk, report, job.cancel);
             try (FileChannel ch = FileChannel.open(partial, StandardOpenOption.WRITE)) {
                 ch.force(true);
             }
-            Files.move(partial, image, StandardCopyOption.ATOMIC_MOVE);
-            DistroRegistry.fsyncDirectory(dir);
-            registry.add(new Distro(name, UUID.randomUUID().toString(), dir, image, "", 2));
-            partial = null;
+            synchronized (importing) {
+                // N.B. the last moment to cancel: from here on the import completes
+                job.cancel.check();
+                Files.move(partial, image, StandardCopyOption.ATOMIC_MOVE);
+                DistroRegistry.fsyncDirectory(dir);
+                registry.add(new Distro(name, UUID.randomUUID().toString(), dir, image, "", 2));
+                partial = null;
+                madeDirs = List.of();
+            }
+            failure = null;
             LOG.log(System.Logger.Level.INFO, "imported {0}: {1} entries, {2} bytes of tar", name, scan.entries(),
                     scan.tarBytes());
+        } catch (IOException | RuntimeException e) {
+            failure = job.cancel.cancelled() ? new Cancellation.CancelledException(job.cancel.reason()) : e;
+            if (job.cancel.cancelled()) {
+                LOG.log(System.Logger.Level.INFO, "{0}", job.cancel.reason());
+                throw (Cancellation.CancelledException) failure;
+            }
+            throw e;
         } finally {
             if (partial != null) {
                 Files.deleteIfExists(partial);
             }
-            unreserve(name);
+            removeEmpty(madeDirs);
+            unreserve(job, failure);
+        }
+    }
+
+    /** Follows the running import of {@code name}: its progress until it ends, as its own client sees it. */
+    @Override
+    public void followImport(String name, Progress progress, Cancellation client) throws InterruptedException {
+        ImportJob job;
+        synchronized (importing) {
+            job = importing.get(key(name));
+        }
+        if (job == null) {
+            throw new IllegalArgumentException("no import of " + shortName(name) + " is running");
+        }
+        job.followers.add(progress);
+        try (Cancellation.Registration gone = client.onCancel(() -> job.followers.remove(progress))) {
+            try {
+                while (!job.awaitEnd(1000)) {
+                    if (client.cancelled()) {
+                        return; // the follower went away; the import goes on
+                    }
+                }
+                job.end.join();
+            } catch (java.util.concurrent.CompletionException e) {
+                throw e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause().getMessage());
+            }
+        } finally {
+            job.followers.remove(progress);
+        }
+    }
+
+    /** Creates {@code dir} and its missing parents; returns those it created, deepest first. */
+    private static List<Path> createDirectories(Path dir) throws IOException {
+        List<Path> made = new ArrayList<>();
+        for (Path p = dir; p != null && !Files.exists(p); p = p.getParent()) {
+            made.add(p);
+        }
+        Files.createDirectories(dir);
+        return made;
+    }
+
+    /** Removes those of {@code dirs} (deepest first) that are empty: an import leaves DIR as it found it. */
+    private static void removeEmpty(List<Path> dirs) {
+        for (Path p : dirs) {
+            try {
+                Files.deleteIfExists(p);
+            } catch (IOException e) {
+                return; // not empty, or not ours to remove: the rest are its parents
+            }
         }
     }
 
     @Override
     public void importInPlace(String name, Path image) throws IOException {
-        reserve(name);
+        ImportJob job = reserve(name);
+        Throwable failure = new IllegalStateException("the import of " + name + " failed");
         try {
             Path abs = image.toAbsolutePath().normalize();
             if (!Files.isRegularFile(abs)) {
@@ -353,8 +498,9 @@ final class DistroService implements JwslService {
             }
             DistroDisks.checkExt4(abs);
             registry.add(new Distro(name, UUID.randomUUID().toString(), abs.getParent(), abs, "", 2));
+            failure = null;
         } finally {
-            unreserve(name);
+            unreserve(job, failure);
         }
     }
 

@@ -75,28 +75,90 @@ final class GuestShell {
 
     /** Runs {@code script} with {@code args} as $1.. and no input. */
     Result run(String script, String... args) throws IOException {
-        return run(script, InputStream.nullInputStream(), args);
+        return run(script, new Cancellation(), args);
     }
 
-    Result run(String script, InputStream stdin, String... args) throws IOException {
+    /**
+     * Runs {@code script} until it exits or is cancelled: then its process group gets SIGTERM
+     * (scripts that clean up trap it), and the session is dropped {@link #STOP_GRACE_MS} later
+     * if the script is still running (the relay then sends SIGHUP and SIGKILL).
+     */
+    Result run(String script, Cancellation cancel, String... args) throws IOException {
         List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", PRELUDE + script, "jwsl"));
         argv.addAll(List.of(args));
         return collect(new CreateRequest(false, 0, 0, "", "/", "", argv, List.of("PATH=/bin:/sbin:/usr/bin:/usr/sbin")),
-                stdin);
+                cancel);
     }
 
     /** Runs a command inside a running distro as {@code user}. */
     Result runIn(String distro, String user, List<String> argv) throws IOException {
-        return collect(new CreateRequest(false, 0, 0, user, "/", distro, argv, List.of()), InputStream.nullInputStream());
+        return collect(new CreateRequest(false, 0, 0, user, "/", distro, argv, List.of()), new Cancellation());
     }
 
+    /** How long a cancelled script has to clean up before its session is dropped. */
+    static final long STOP_GRACE_MS = 30_000;
+    private static final int SIGTERM = 15;
+
     /** One relay session, its output collected. */
-    private Result collect(CreateRequest req, InputStream stdin) throws IOException {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        try (RelaySession s = RelaySession.connect(vsockSocket, relayPort)) {
-            int exit = s.run(req, stdin, out, err);
-            return new Result(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    private Result collect(CreateRequest req, Cancellation cancel) throws IOException {
+        CappedOutput out = new CappedOutput();
+        CappedOutput err = new CappedOutput();
+        try (RelaySession s = RelaySession.connect(vsockSocket, relayPort);
+             Cancellation.Registration stop = cancel.onCancel(() -> stop(s))) {
+            int exit = s.run(req, InputStream.nullInputStream(), out, err);
+            return new Result(exit, out.toString(), err.toString());
+        }
+    }
+
+    /** What a script may print that is kept (the rest is counted): the guest decides how much it prints. */
+    static final int OUTPUT_LIMIT = 1 << 20;
+
+    /** The first {@link #OUTPUT_LIMIT} bytes of a stream. */
+    private static final class CappedOutput extends java.io.OutputStream {
+        private final ByteArrayOutputStream kept = new ByteArrayOutputStream();
+        private long dropped;
+
+        @Override
+        public void write(int b) {
+            write(new byte[] {(byte) b}, 0, 1);
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) {
+            int keep = Math.max(0, Math.min(len, OUTPUT_LIMIT - kept.size()));
+            kept.write(b, off, keep);
+            dropped += len - keep;
+        }
+
+        @Override
+        public String toString() {
+            String s = kept.toString(StandardCharsets.UTF_8);
+            return dropped == 0 ? s : s + "\n(" + dropped + " more bytes of output dropped)\n";
+        }
+    }
+
+    private static void stop(RelaySession s) {
+        try {
+            s.signal(SIGTERM);
+        } catch (IOException e) {
+            closeQuietly(s);
+            return;
+        }
+        Thread.ofVirtual().name("guest-shell-stop").start(() -> {
+            try {
+                Thread.sleep(STOP_GRACE_MS);
+            } catch (InterruptedException e) {
+                return;
+            }
+            closeQuietly(s);
+        });
+    }
+
+    private static void closeQuietly(RelaySession s) {
+        try {
+            s.close();
+        } catch (IOException ignored) {
+            // already gone
         }
     }
 }

@@ -40,8 +40,18 @@ public interface JwslService {
 
     List<JwslMessage.DistroInfo> list();
 
-    void importDistro(String name, Path installDir, Path archive, long diskBytes, Progress progress)
-            throws IOException, InterruptedException;
+    /**
+     * Imports {@code archive} as {@code name}. Cancelling {@code client} (its connection closed)
+     * cancels the import: nothing is registered and the install directory is left as it was.
+     */
+    void importDistro(String name, Path installDir, Path archive, long diskBytes, Progress progress,
+                      Cancellation client) throws IOException, InterruptedException;
+
+    /**
+     * Reports the progress of the running import of {@code name} until it ends; throws its error
+     * if it fails. Cancelling {@code client} stops following, not the import.
+     */
+    void followImport(String name, Progress progress, Cancellation client) throws InterruptedException;
 
     void importInPlace(String name, Path image) throws IOException;
 

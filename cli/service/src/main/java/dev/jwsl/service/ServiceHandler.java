@@ -24,6 +24,8 @@ final class ServiceHandler extends SimpleChannelInboundHandler<JwslMessage> {
     private final ExecutorService blocking;
     private JwslService.Lease lease;
     private boolean closed;
+    /** Cancelled when the client goes away (Ctrl-C ends it too): what it started stops. */
+    private final Cancellation gone = new Cancellation();
 
     ServiceHandler(JwslService service, ExecutorService blocking) {
         this.service = service;
@@ -52,7 +54,11 @@ final class ServiceHandler extends SimpleChannelInboundHandler<JwslMessage> {
             case JwslMessage.ListDistros l -> later(ctx, tx, () -> new JwslMessage.DistroList(tx, service.list()));
             case JwslMessage.Import i -> later(ctx, tx, () -> {
                 service.importDistro(i.name(), Path.of(i.installDir()), Path.of(i.archive()), i.diskBytes(),
-                        progress(ctx, tx));
+                        progress(ctx, tx), gone);
+                return new JwslMessage.Done(tx);
+            });
+            case JwslMessage.FollowImport f -> later(ctx, tx, () -> {
+                service.followImport(f.name(), progress(ctx, tx), gone);
                 return new JwslMessage.Done(tx);
             });
             case JwslMessage.ImportInPlace i -> later(ctx, tx, () -> {
@@ -96,6 +102,9 @@ final class ServiceHandler extends SimpleChannelInboundHandler<JwslMessage> {
                     return; // the client went away
                 }
             } catch (VmStartException | IllegalArgumentException | IllegalStateException | ArchiveException e) {
+                if (gone.cancelled()) {
+                    return; // nobody to tell
+                }
                 reply = new JwslMessage.Error(tx, e.getMessage());
             } catch (java.nio.file.NoSuchFileException e) {
                 reply = new JwslMessage.Error(tx, "no such file: " + e.getMessage());
@@ -149,6 +158,7 @@ final class ServiceHandler extends SimpleChannelInboundHandler<JwslMessage> {
                 lease = null;
             }
         }
+        blocking.execute(() -> gone.cancel("the client went away")); // the hooks talk to the guest: not on the event loop
         ctx.fireChannelInactive();
     }
 

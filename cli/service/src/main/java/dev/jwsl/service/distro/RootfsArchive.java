@@ -48,8 +48,68 @@ public final class RootfsArchive {
      * @param entries       tar members (headers for long names and pax data not counted)
      * @param tarBytes      bytes of the uncompressed tar stream up to its end-of-archive marker
      * @param contentBytes  file data in it
+     * @param inodes        inodes the unpacked tree takes (members other than hard links)
+     * @param space         what the tree needs in file-system blocks, per block size
      */
-    public record Scan(Compression compression, long entries, long tarBytes, long contentBytes) {}
+    public record Scan(Compression compression, long entries, long tarBytes, long contentBytes, long inodes,
+                       Space space) {
+        /** An upper estimate of the blocks of size {@code blockSize} the unpacked tree takes. */
+        public long blocks(int blockSize) {
+            return space.blocks(blockSize);
+        }
+    }
+
+    /**
+     * The blocks an ext4 file system needs for the tree, counted while reading so that nothing
+     * per member is kept: each file's data rounded up to whole blocks, a block for each symlink
+     * too long for its inode, and for directories one block each plus all their entries
+     * together (a directory's blocks are at most 1 + its entries' bytes / block size).
+     */
+    public static final class Space {
+        private static final int[] SIZES = {1024, 2048, 4096};
+        /** ext4 keeps a symlink target shorter than this in the inode itself. */
+        private static final int FAST_SYMLINK = 60;
+        private final long[] fileBlocks = new long[SIZES.length];
+        private long longSymlinks;
+        private long dirs;
+        private long direntBytes;
+
+        void file(long size) {
+            for (int i = 0; i < SIZES.length; i++) {
+                fileBlocks[i] += (size + SIZES[i] - 1) / SIZES[i];
+            }
+        }
+
+        void symlink(int targetBytes) {
+            if (targetBytes >= FAST_SYMLINK) {
+                longSymlinks++;
+            }
+        }
+
+        void directory() {
+            dirs++;
+        }
+
+        /** An entry named {@code nameBytes} in its parent: ext4_dir_entry_2 is 8 bytes and the name, 4-aligned. */
+        void entry(int nameBytes) {
+            direntBytes += (8 + nameBytes + 3) & ~3;
+        }
+
+        long blocks(int blockSize) {
+            for (int i = 0; i < SIZES.length; i++) {
+                if (SIZES[i] == blockSize) {
+                    return fileBlocks[i] + longSymlinks + dirs + direntBytes / blockSize;
+                }
+            }
+            throw new IllegalArgumentException("block size " + blockSize);
+        }
+    }
+
+    /**
+     * Symlink paths the gate remembers to check later members against. A real root file system
+     * has thousands; this bounds the service heap a hostile archive can take.
+     */
+    static final int MAX_SYMLINKS = 1_000_000;
 
     private RootfsArchive() {}
 
@@ -126,16 +186,17 @@ public final class RootfsArchive {
     static Scan scanTar(InputStream in, Compression c) throws IOException {
         byte[] h = new byte[BLOCK];
         Set<String> symlinks = new HashSet<>();
+        Space space = new Space();
         String longName = null, longLink = null, paxPath = null, paxLink = null;
         long paxSize = -1;
-        long entries = 0, offset = 0, content = 0;
+        long entries = 0, inodes = 0, offset = 0, content = 0;
         while (true) {
             if (in.readNBytes(h, 0, BLOCK) != BLOCK) {
                 throw new ArchiveException(offset == 0 ? "not a tar archive (empty)" : "the archive is truncated");
             }
             offset += BLOCK;
             if (allZero(h)) {
-                return new Scan(c, entries, offset + BLOCK, content); // the second zero block may be absent
+                return new Scan(c, entries, offset + BLOCK, content, inodes, space); // the second zero block may be absent
             }
             if (!checksumOk(h)) {
                 throw new ArchiveException("corrupt tar header at byte " + (offset - BLOCK));
@@ -173,10 +234,16 @@ public final class RootfsArchive {
             longName = longLink = paxPath = paxLink = null;
             paxSize = -1;
             String path = checkPath(name);
-            checkNotThroughSymlink(path, symlinks);
+            checkNotThroughSymlink("member", path, path, symlinks);
             switch (type) {
-                case '2' -> symlinks.add(path);
-                case '1' -> checkNotThroughSymlink(checkPath(link), symlinks);
+                case '2' -> remember(path, symlinks);
+                case '1' -> {
+                    String target = checkPath("hard link " + printable(path) + " to", link);
+                    checkNotThroughSymlink("hard link " + printable(path) + " to", link, target, symlinks);
+                    if (symlinks.contains(target)) {
+                        remember(path, symlinks); // a hard link to a symlink is one more name of that symlink
+                    }
+                }
                 default -> { }
             }
             entries++;
@@ -185,6 +252,18 @@ public final class RootfsArchive {
                 case '1', '2', '3', '4', '5', '6' -> 0;
                 default -> size;
             };
+            if (!path.isEmpty()) { // the root directory is the file system's own
+                space.entry(path.length() - path.lastIndexOf('/') - 1);
+                switch (type) {
+                    case '1' -> { }
+                    case '2' -> space.symlink(link.length());
+                    case '5' -> space.directory();
+                    default -> space.file(data);
+                }
+                if (type != '1') {
+                    inodes++;
+                }
+            }
             skipFully(in, padded(data));
             offset += padded(data);
             content += data;
@@ -193,11 +272,16 @@ public final class RootfsArchive {
 
     /** Normalises a member path ("./a/b/" → "a/b") and rejects absolute paths and ".." components. */
     static String checkPath(String name) {
+        return checkPath("member", name);
+    }
+
+    /** {@link #checkPath(String)}; errors start with {@code what} and the name. */
+    private static String checkPath(String what, String name) {
         if (name.isEmpty()) {
-            throw new ArchiveException("a member has an empty name");
+            throw new ArchiveException(what.equals("member") ? "a member has an empty name" : what + " an empty name");
         }
         if (name.startsWith("/")) {
-            throw new ArchiveException("member " + printable(name) + " has an absolute path");
+            throw new ArchiveException(what + " " + printable(name) + " has an absolute path");
         }
         StringBuilder out = new StringBuilder();
         for (String part : name.split("/")) {
@@ -205,7 +289,7 @@ public final class RootfsArchive {
                 continue;
             }
             if (part.equals("..")) {
-                throw new ArchiveException("member " + printable(name) + " reaches outside the root with '..'");
+                throw new ArchiveException(what + " " + printable(name) + " reaches outside the root with '..'");
             }
             if (!out.isEmpty()) {
                 out.append('/');
@@ -215,18 +299,30 @@ public final class RootfsArchive {
         return out.toString();
     }
 
-    /** A member under a symlink of this archive would be written wherever the link points. */
-    private static void checkNotThroughSymlink(String path, Set<String> symlinks) {
+    /**
+     * A member under a symlink of this archive would be written wherever the link points.
+     * Errors say {@code what} and {@code shown} (as the archive names it).
+     */
+    private static void checkNotThroughSymlink(String what, String shown, String path, Set<String> symlinks) {
         for (int i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) {
             String parent = path.substring(0, i);
             if (symlinks.contains(parent)) {
-                throw new ArchiveException("member " + printable(path) + " goes through the symlink " + printable(parent));
+                throw new ArchiveException(what + " " + printable(shown) + " goes through the symlink " + printable(parent));
             }
         }
     }
 
-    private static String printable(String s) {
-        String t = s.length() > 200 ? s.substring(0, 200) + "..." : s;
+    private static void remember(String symlink, Set<String> symlinks) {
+        if (symlinks.size() >= MAX_SYMLINKS) {
+            throw new ArchiveException("the archive has more than " + MAX_SYMLINKS + " symbolic links");
+        }
+        symlinks.add(symlink);
+    }
+
+    /** A name for a one-line message: as UTF-8 if it is, control characters as '?', at most 100 characters. */
+    static String printable(String bytes) {
+        String s = new String(bytes.getBytes(StandardCharsets.ISO_8859_1), StandardCharsets.UTF_8);
+        String t = s.length() > 100 ? s.substring(0, 60) + "..." + s.substring(s.length() - 30) : s;
         return "'" + t.replaceAll("\\p{Cntrl}", "?") + "'";
     }
 
@@ -318,7 +414,7 @@ public final class RootfsArchive {
         while (end < off + len && b[end] != 0) {
             end++;
         }
-        return new String(b, off, end - off, StandardCharsets.UTF_8);
+        return new String(b, off, end - off, StandardCharsets.ISO_8859_1); // a byte per char: names are bytes
     }
 
     private static long parseLong(String v, long at) {
@@ -350,7 +446,8 @@ public final class RootfsArchive {
                 if (len <= sp - i + 1 || i + len > data.length || data[i + len - 1] != '\n') {
                     throw new ArchiveException("corrupt pax header before byte " + at);
                 }
-                String rec = new String(data, sp + 1, i + len - sp - 2, StandardCharsets.UTF_8);
+                // values as bytes, as the ustar fields: paths from both must compare equal byte for byte
+                String rec = new String(data, sp + 1, i + len - sp - 2, StandardCharsets.ISO_8859_1);
                 int eq = rec.indexOf('=');
                 if (eq <= 0) {
                     throw new ArchiveException("corrupt pax header before byte " + at);

@@ -116,6 +116,38 @@ public class RootfsArchiveTest {
         assertMessage("goes through the symlink 'a/up'", tar("a/up", "2", "../..", "./a/up/x/y", "0", "x"));
     }
 
+    /** Issue 17: a hard link to a symlink is that symlink, and a member under it goes where the link points. */
+    @Test
+    void aHardLinkToASymlinkIsASymlink() throws IOException {
+        assertMessage("member 'b/tmp/evil' goes through the symlink 'b'",
+                tar("a", "2", "/", "b", "1", "a", "b/tmp/evil", "0", "x"));
+        assertMessage("member 'c/x' goes through the symlink 'c'",
+                tar("a", "2", "/", "b", "1", "a", "c", "1", "b", "c/x", "0", "x"));
+        // a member that replaces a symlink does not make the path safe: tar may keep a directory symlink
+        assertMessage("member 'a/x' goes through the symlink 'a'", tar("a", "2", "/", "a", "5", "", "a/x", "0", "x"));
+    }
+
+    /** Issue 17: an error about a hard link names the member, not only its target. */
+    @Test
+    void hardLinkErrorsNameTheMember() throws IOException {
+        assertMessage("hard link 'h' to 'up/etc/passwd' goes through the symlink 'up'",
+                tar("up", "2", "/", "h", "1", "up/etc/passwd"));
+        assertMessage("hard link 'h' to '../x' reaches outside the root with '..'", tar("h", "1", "../x"));
+    }
+
+    /** Issue 17: the gate counts what the unpacked tree needs, for the fit check before the guest fills a disk. */
+    @Test
+    void theSpaceATreeNeedsIsCounted() throws IOException {
+        RootfsArchive.Scan s = RootfsArchive.scan(file("n.tar", tar("d/", "5", "", "d/a", "0", "x".repeat(5000),
+                "d/b", "0", "", "d/l", "2", "t".repeat(80), "d/s", "2", "short", "d/h", "1", "d/a")), n -> { });
+        assertEquals(6, s.entries());
+        assertEquals(5, s.inodes(), "a hard link takes no inode");
+        // 4 KiB blocks: d (1) + a (2) + b (0) + l (1: too long to live in the inode) + s (0)
+        assertEquals(4L, s.blocks(4096));
+        // 1 KiB blocks: d (1) + a (5) + l (1)
+        assertEquals(7L, s.blocks(1024));
+    }
+
     @Test
     void truncatedCorruptAndForeignFilesAreRefused() throws IOException {
         byte[] t = tar(GOOD);

@@ -35,6 +35,7 @@ class JwslMessageCodecTest {
             new JwslMessage.DistroList(10, List.of()),
             new JwslMessage.Import(11, "tiny", "/home/me/tiny", "/tmp/rootfs.tar.gz", 1L << 40),
             new JwslMessage.ImportInPlace(12, "tiny", "/home/me/ext4.img"),
+            new JwslMessage.FollowImport(18, "Debian"),
             new JwslMessage.Export(13, "tiny", "/tmp/out.tar.xz", "tar.xz"),
             new JwslMessage.Unregister(14, "tiny"),
             new JwslMessage.SetDefault(15, "tiny"),
