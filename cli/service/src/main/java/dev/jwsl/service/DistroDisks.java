@@ -32,7 +32,8 @@ final class DistroDisks {
     private static final Pattern TAR_TOTAL = Pattern.compile("Total bytes written: (\\d+)");
     /**
      * $1 target slot, $2 source slot, $3 name, $4 archive bytes, $5 tar's decompression flag,
-     * $6 inodes the tree takes, $7 $8 $9 its blocks at 1, 2 and 4 KiB.
+     * $6 inodes the tree takes, $7 $8 $9 its blocks at 1, 2 and 4 KiB, ${10} tar's xattr and ACL
+     * options.
      *
      * <p>After formatting, the tree's needs (the gate's count) are checked against what the new
      * file system has free: exit 4 and "nofit ..." on stdout if it cannot hold it. GNU tar then
@@ -61,16 +62,17 @@ final class DistroDisks {
             trap 'cancelled=1' HUP INT TERM
             unshare -m --propagation private sh -c '
               trap "c=1" HUP INT TERM
-              r=$1 t=$2 s=$3 n=$4 T=$5 z=$6
+              set -f
+              r=$1 t=$2 s=$3 n=$4 T=$5 z=$6 x=$7
               mount -t tmpfs -o mode=0755,size=1m jwsl-import "$r" && mkdir "$r/target" "$r/tools" "$r/lib64" &&
                 mount -t ext4 "$t" "$r/target" && mount --bind "$T" "$r/tools" &&
                 ln -s /tools/lib64/ld-linux-x86-64.so.2 "$r/lib64/" || { echo "cannot mount the new disk"; exit 1; }
               head -c "$n" "$s" | PATH=/tools/bin LD_LIBRARY_PATH=/tools/lib chroot "$r" /tools/bin/tar -x -p \\
-                --xattrs --xattrs-include="*" --acls --numeric-owner -C /target -f - $z
+                --numeric-owner $x -C /target -f - $z
               st=$?
               umount "$r/target" || st=1
               exit $st
-            ' jwsl-import "$r" "$t" "$s" "$4" "$T" "$5" 2>&1 | awk '
+            ' jwsl-import "$r" "$t" "$s" "$4" "$T" "$5" "${10}" 2>&1 | awk '
               { n++; if (n <= 40) print }
               /No space left on device/ { full = 1; exit }
               END { if (n > 40) print "(" n - 40 " more lines)"; if (full) exit 3 }' >&2
@@ -143,7 +145,7 @@ final class DistroDisks {
                         res = hold.shell().run(IMPORT_SCRIPT, cancel, target, source, name, Long.toString(archiveBytes),
                                 scan.compression().tarFlag(), Long.toString(scan.inodes()),
                                 Long.toString(scan.blocks(1024)), Long.toString(scan.blocks(2048)),
-                                Long.toString(scan.blocks(4096)));
+                                Long.toString(scan.blocks(4096)), scan.metadataFlags());
                     } finally {
                         watcher.interrupt();
                         watcher.join();

@@ -57,6 +57,16 @@ public final class RootfsArchive {
         public long blocks(int blockSize) {
             return space.blocks(blockSize);
         }
+
+        /**
+         * GNU tar's options for what the archive carries besides owners and modes: extended
+         * attributes (file capabilities among them) and POSIX ACLs, each only if a member has
+         * some. With --acls tar sets an ACL on every file, one more system call per member, which
+         * an archive of small files pays for dearly where guest kernel work is emulated.
+         */
+        public String metadataFlags() {
+            return ((space.xattrs ? "--xattrs --xattrs-include=* " : "") + (space.acls ? "--acls" : "")).strip();
+        }
     }
 
     /**
@@ -73,6 +83,8 @@ public final class RootfsArchive {
         private long longSymlinks;
         private long dirs;
         private long direntBytes;
+        private boolean xattrs;
+        private boolean acls;
 
         void file(long size) {
             for (int i = 0; i < SIZES.length; i++) {
@@ -217,6 +229,8 @@ public final class RootfsArchive {
                             for (var kv : Pax.parse(data, offset).entrySet()) {
                                 switch (kv.getKey()) {
                                     case "path" -> paxPath = kv.getValue();
+                                    case String k when k.startsWith("SCHILY.xattr.") -> space.xattrs = true;
+                                    case String k when k.startsWith("SCHILY.acl.") -> space.acls = true;
                                     case "linkpath" -> paxLink = kv.getValue();
                                     case "size" -> paxSize = parseLong(kv.getValue(), offset);
                                     default -> { }

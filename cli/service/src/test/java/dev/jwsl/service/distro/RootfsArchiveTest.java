@@ -135,6 +135,25 @@ public class RootfsArchiveTest {
         assertMessage("hard link 'h' to '../x' reaches outside the root with '..'", tar("h", "1", "../x"));
     }
 
+    /** Issue 17: tar is asked for xattrs and ACLs only when the archive has some (each costs a system call per file). */
+    @Test
+    void xattrAndAclOptionsOnlyWhenTheArchiveHasThem() throws IOException {
+        assertEquals("", RootfsArchive.scan(file("plain.tar", tar(GOOD)), n -> { }).metadataFlags());
+        assertEquals("--xattrs --xattrs-include=*", scanWithPax("29 SCHILY.xattr.user.a=value\n").metadataFlags());
+        assertEquals("--acls", scanWithPax("31 SCHILY.acl.access=user::rw-\n").metadataFlags());
+    }
+
+    private RootfsArchive.Scan scanWithPax(String record) throws IOException {
+        byte[] pax = record.getBytes(StandardCharsets.UTF_8);
+        assertEquals(Integer.parseInt(record.substring(0, record.indexOf(' '))), pax.length);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.write(header("PaxHeaders/f", 'x', pax.length, ""));
+        out.write(Arrays.copyOf(pax, 512));
+        out.write(header("f", '0', 0, ""));
+        out.write(new byte[1024]);
+        return RootfsArchive.scan(file("pax" + System.nanoTime() + ".tar", out.toByteArray()), n -> { });
+    }
+
     /** Issue 17: the gate counts what the unpacked tree needs, for the fit check before the guest fills a disk. */
     @Test
     void theSpaceATreeNeedsIsCounted() throws IOException {
