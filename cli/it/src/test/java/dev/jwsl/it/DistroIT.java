@@ -287,6 +287,9 @@ class DistroIT {
         WslHarness.Result longName = h.wsl("", "-d", "n".repeat(5000), "--", "true");
         assertFails(longName, "no distribution named");
         assertTrue(longName.stderr().length() < 200, longName.stderr());
+        WslHarness.Result badLong = h.wsl("", "--import", "x".repeat(5000) + "/", dir.toString(), tarball.toString());
+        assertFails(badLong, "invalid distribution name");
+        assertTrue(badLong.stderr().length() < 200, badLong.stderr());
         // Issue 17: an error from the guest's tar names the member, not only "previous errors".
         Files.write(h.base.resolve("longmember.tar"), RootfsArchiveTest.tar("d/", "5", "", "d/" + "m".repeat(300), "0", "x"));
         WslHarness.Result tooLong = h.wsl("", "--import", "lm", dir.toString(), h.base.resolve("longmember.tar").toString());

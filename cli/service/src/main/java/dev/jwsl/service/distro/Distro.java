@@ -30,7 +30,8 @@ public record Distro(String name, String id, Path installDir, Path image, String
     /** Throws a one-line error unless {@code name} is a valid distro name. */
     public static String checkName(String name) {
         if (name == null || !NAME.matcher(name).matches()) {
-            throw new IllegalArgumentException("invalid distribution name '" + name
+            String shown = name == null ? "" : name.length() <= 64 ? name : name.substring(0, 60) + "...";
+            throw new IllegalArgumentException("invalid distribution name '" + shown.replaceAll("\\p{Cntrl}", "?")
                     + "': use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
         }
         return name;
