@@ -409,6 +409,13 @@ class DistroIT {
         Path kept = Files.createDirectory(h.base.resolve("kept"));
         Process second = startImport("big2", kept);
         Process follower = h.builder(List.of("--import-progress", "big2")).start();
+        Path serviceLog = h.base.resolve("state/jwsl/service.log");
+        long until = System.currentTimeMillis() + 120_000;
+        while (!Files.readString(serviceLog).contains("a client follows the import of big2") && follower.isAlive()
+                && System.currentTimeMillis() < until) {
+            Thread.sleep(100);
+        }
+        assertTrue(follower.isAlive(), "the follower ended before the import: " + output(follower));
         assertOk(h.wsl("", "--unregister", "big2"));
         assertTrue(second.waitFor(120, TimeUnit.SECONDS) && follower.waitFor(120, TimeUnit.SECONDS));
         String secondErr = output(second), followerErr = output(follower);

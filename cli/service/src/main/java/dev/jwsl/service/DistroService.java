@@ -447,6 +447,7 @@ final class DistroService implements JwslService {
             throw new IllegalArgumentException("no import of " + shortName(name) + " is running");
         }
         job.followers.add(progress);
+        LOG.log(System.Logger.Level.INFO, "a client follows the import of {0}", job.name);
         try (Cancellation.Registration gone = client.onCancel(() -> job.followers.remove(progress))) {
             try {
                 while (!job.awaitEnd(1000)) {
