@@ -291,7 +291,14 @@ class DistroIT {
         assertFails(badLong, "invalid distribution name");
         assertTrue(badLong.stderr().length() < 200, badLong.stderr());
         // Issue 17: an error from the guest's tar names the member, not only "previous errors".
-        Files.write(h.base.resolve("longmember.tar"), RootfsArchiveTest.tar("d/", "5", "", "d/" + "m".repeat(300), "0", "x"));
+        String longMember = "d/" + "m".repeat(300); // a GNU long name: one component over NAME_MAX
+        java.io.ByteArrayOutputStream lm = new java.io.ByteArrayOutputStream();
+        lm.write(RootfsArchiveTest.header("d/", '5', 0, ""));
+        lm.write(RootfsArchiveTest.header("././@LongLink", 'L', longMember.length() + 1, ""));
+        lm.write(java.util.Arrays.copyOf(longMember.getBytes(StandardCharsets.US_ASCII), 512));
+        lm.write(RootfsArchiveTest.header("d/m", '0', 0, ""));
+        lm.write(new byte[1024]);
+        Files.write(h.base.resolve("longmember.tar"), lm.toByteArray());
         WslHarness.Result tooLong = h.wsl("", "--import", "lm", dir.toString(), h.base.resolve("longmember.tar").toString());
         assertFails(tooLong, "File name too long");
         assertTrue(tooLong.stderr().contains("mmmm") && tooLong.stderr().length() < 300, tooLong.stderr());
