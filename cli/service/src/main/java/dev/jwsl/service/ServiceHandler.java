@@ -158,7 +158,8 @@ final class ServiceHandler extends SimpleChannelInboundHandler<JwslMessage> {
                 lease = null;
             }
         }
-        blocking.execute(() -> gone.cancel("the client went away")); // the hooks talk to the guest: not on the event loop
+        // the hooks talk to the guest: not on the event loop
+        Thread.ofVirtual().name("client-gone").start(() -> gone.cancel("the client went away"));
         ctx.fireChannelInactive();
     }
 
