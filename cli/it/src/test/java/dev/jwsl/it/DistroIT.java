@@ -368,19 +368,31 @@ class DistroIT {
         assertEquals(0, fsck.exitValue(), out);
     }
 
-    /** A tar of the test rootfs plus 64 MiB that does not compress: its unpack takes a while on any KVM. */
-    private static Path bigTarball() throws Exception {
-        Path big = h.base.resolve("big-rootfs");
-        if (!Files.exists(big.resolveSibling("big-rootfs.tar"))) {
-            sh("cp -a " + rootfs + " " + big + " && head -c 67108864 /dev/urandom > " + big + "/payload"
-                    + " && tar --numeric-owner -C " + big + " -cf " + big + ".tar .");
+    /**
+     * 200,000 empty files in 200 directories: the per-file work in the guest makes its unpack
+     * last, on any KVM, long enough for other clients to follow and cancel it (a large file is
+     * written at disk speed, and a hardware-speed guest finished one inside a client's start-up).
+     */
+    private static Path slowTarball() throws Exception {
+        Path t = h.base.resolve("many-files.tar");
+        if (!Files.exists(t)) {
+            try (var out = new java.io.BufferedOutputStream(Files.newOutputStream(t), 1 << 16)) {
+                for (int d = 0; d < 200; d++) {
+                    out.write(RootfsArchiveTest.header("d" + d + "/", '5', 0, ""));
+                    for (int f = 0; f < 1000; f++) {
+                        out.write(RootfsArchiveTest.header("d" + d + "/f" + f, '0', 0, ""));
+                    }
+                }
+                out.write(new byte[1024]);
+            }
         }
-        return big.resolveSibling("big-rootfs.tar");
+        return t;
     }
 
-    /** Starts an import of {@link #bigTarball} and waits until the guest writes its disk. */
+    /** Starts an import of {@link #slowTarball} (on a disk with inodes for it) and waits until the guest writes its disk. */
     private static Process startImport(String name, Path dir) throws Exception {
-        Process p = h.builder(List.of("--import", name, dir.toString(), bigTarball().toString())).start();
+        Process p = h.builder(List.of("--import", name, dir.toString(), slowTarball().toString(), "--vhd-size", "4GB"))
+                .start();
         Path partial = dir.resolve("ext4.img.importing");
         long deadline = System.currentTimeMillis() + 300_000;
         while (allocatedBlocks(partial) == 0 && p.isAlive() && System.currentTimeMillis() < deadline) {

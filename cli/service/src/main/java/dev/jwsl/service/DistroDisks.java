@@ -197,14 +197,17 @@ final class DistroDisks {
      */
     static String tarError(GuestShell.Result res) {
         for (String line : res.stderr().split("\n")) {
-            String l = line.strip();
-            if (l.startsWith("tar: ") && !l.startsWith("tar: Exiting with failure status")
-                    && !l.startsWith("tar: Error is not recoverable")) {
-                return shorten(l);
+            Matcher m = TAR_LINE.matcher(line.strip());
+            if (m.matches() && !m.group(1).startsWith("Exiting with failure status")
+                    && !m.group(1).startsWith("Error is not recoverable")) {
+                return shorten("tar: " + m.group(1));
             }
         }
         return shorten(res.error());
     }
+
+    /** A GNU tar message, its program name as invoked (a path in the import's chroot) or not. */
+    private static final Pattern TAR_LINE = Pattern.compile("(?:\\S*/)?tar: (.*)");
 
     /** One line of at most 200 characters: a 4 KiB member name is not a message. */
     static String shorten(String line) {

@@ -9,9 +9,9 @@ class DistroDisksTest {
     @Test
     void theFirstTarComplaintAboutAMemberIsTheError() {
         String name = "d/" + "m".repeat(4096);
-        GuestShell.Result res = new GuestShell.Result(2, "", "tar: " + name + ": Cannot open: File name too long\n"
-                + "tar: b/tmp/evil: Cannot open: Not a directory\n"
-                + "tar: Exiting with failure status due to previous errors\n");
+        GuestShell.Result res = new GuestShell.Result(2, "", "/tools/bin/tar: " + name + ": Cannot open: File name too long\n"
+                + "/tools/bin/tar: b/tmp/evil: Cannot open: Not a directory\n"
+                + "/tools/bin/tar: Exiting with failure status due to previous errors\n");
         String e = DistroDisks.tarError(res);
         assertTrue(e.startsWith("tar: d/mmm") && e.endsWith(": Cannot open: File name too long"), e);
         assertTrue(e.length() <= 200, e);
