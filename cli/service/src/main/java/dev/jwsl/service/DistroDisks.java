@@ -42,7 +42,7 @@ final class DistroDisks {
      * makes it do, and the disk is unmounted when the namespace's last process ends, however it
      * ends. Its messages pass through awk, which keeps the first lines and stops everything at
      * the first "No space left on device" (exit 3): tar itself would go on to the end.
-     * SIGTERM (cancel) ends tar; the scripts outlive it to clean up.
+     * A cancel drops the relay session: SIGHUP ends tar, and the scripts, which trap it, clean up.
      */
     private static final String IMPORT_SCRIPT = """
             tools
