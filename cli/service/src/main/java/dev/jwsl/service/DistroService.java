@@ -87,14 +87,10 @@ final class DistroService implements JwslService {
                             + " with wsl --import-progress " + name + ", or cancel it with wsl --unregister " + name);
                 }
             }
-            return new IllegalArgumentException("there is no distribution named " + shortName(name));
+            return new IllegalArgumentException("there is no distribution named " + Distro.shortName(name));
         });
     }
 
-    /** A name the user typed, for a message: a valid name is at most 64 characters, anything else is cut. */
-    static String shortName(String name) {
-        return name.length() <= 64 ? name : name.substring(0, 60) + "...";
-    }
 
     private boolean isRunning(Running r) {
         return r != null && r.generation() == vm.generation();
@@ -444,7 +440,7 @@ final class DistroService implements JwslService {
             job = importing.get(key(name));
         }
         if (job == null) {
-            throw new IllegalArgumentException("no import of " + shortName(name) + " is running");
+            throw new IllegalArgumentException("no import of " + Distro.shortName(name) + " is running");
         }
         job.followers.add(progress);
         LOG.log(System.Logger.Level.INFO, "a client follows the import of {0}", job.name);

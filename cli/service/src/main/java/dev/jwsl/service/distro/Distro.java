@@ -30,11 +30,16 @@ public record Distro(String name, String id, Path installDir, Path image, String
     /** Throws a one-line error unless {@code name} is a valid distro name. */
     public static String checkName(String name) {
         if (name == null || !NAME.matcher(name).matches()) {
-            String shown = name == null ? "" : name.length() <= 64 ? name : name.substring(0, 60) + "...";
+            String shown = name == null ? "" : shortName(name);
             throw new IllegalArgumentException("invalid distribution name '" + shown.replaceAll("\\p{Cntrl}", "?")
                     + "': use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
         }
         return name;
+    }
+
+    /** A name someone typed, for a message: a valid one has at most 64 characters, anything longer is cut. */
+    public static String shortName(String name) {
+        return name.length() <= 64 ? name : name.substring(0, 60) + "...";
     }
 
     public Distro withDefaultUser(String user) {
