@@ -79,11 +79,12 @@ final class GuestShell {
     }
 
     /**
-     * Runs {@code script} until it exits or is cancelled. Cancelling drops the session: the relay
-     * then sends the script's process group SIGHUP, and SIGKILL 5 s later if any of it is left
-     * (scripts that must clean up trap SIGHUP; the import's tar dies of it). A SIGTERM through
-     * the session was not enough: in the nested kvm_amd runs it did not stop an unpack, and a
-     * cancel must not depend on the guest's cooperation.
+     * Runs {@code script} until it exits or is cancelled. Cancelling sends the script's process
+     * group SIGHUP through the session and waits for its exit as usual, so the caller detaches
+     * what the script used only once the guest let go of it (scripts that must clean up trap
+     * SIGHUP; the import's tar dies of it). A script still running {@link #STOP_GRACE_MS} later
+     * loses its session: the relay then sends its group SIGHUP again and SIGKILL 5 s later, and
+     * the run ends at once. A cancel does not depend on the guest's cooperation.
      */
     Result run(String script, Cancellation cancel, String... args) throws IOException {
         List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", PRELUDE + script, "jwsl"));
@@ -97,7 +98,7 @@ final class GuestShell {
         return collect(new CreateRequest(false, 0, 0, user, "/", distro, argv, List.of()), new Cancellation());
     }
 
-    /** The relay's SIGHUP-to-SIGKILL grace and a margin: how long a cancelled script may take to end. */
+    /** How long a cancelled script may take to end before its session is dropped. */
     static final long STOP_GRACE_MS = 10_000;
 
     /** One relay session, its output collected. */
@@ -138,8 +139,23 @@ final class GuestShell {
         }
     }
 
+    private static final int SIGHUP = 1;
+
     private static void stop(RelaySession s) {
-        closeQuietly(s);
+        try {
+            s.signal(SIGHUP);
+        } catch (IOException e) {
+            closeQuietly(s);
+            return;
+        }
+        Thread.ofVirtual().name("guest-shell-stop").start(() -> {
+            try {
+                Thread.sleep(STOP_GRACE_MS);
+            } catch (InterruptedException ignored) {
+                // close now
+            }
+            closeQuietly(s);
+        });
     }
 
     private static void closeQuietly(RelaySession s) {

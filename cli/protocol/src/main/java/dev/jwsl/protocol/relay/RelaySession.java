@@ -127,6 +127,12 @@ public final class RelaySession implements AutoCloseable {
         }
     }
 
+    /** Sends signal {@code sig} to the command's process group. */
+    public void signal(int sig) throws IOException {
+        byte[] p = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(sig).array();
+        send(RelayConstants.SIGNAL, p, p.length);
+    }
+
     /** Tells the guest the terminal's new size. */
     public void resize(int rows, int cols) throws IOException {
         byte[] p = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putShort((short) rows).putShort((short) cols)
