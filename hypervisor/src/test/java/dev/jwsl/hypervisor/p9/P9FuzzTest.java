@@ -45,7 +45,7 @@ class P9FuzzTest {
         Files.writeString(share.resolve("f"), "data");
         Files.createSymbolicLink(share.resolve("link"), dir);
         Path outside = Files.writeString(dir.resolve("outside"), "keep");
-        long fdsBefore = P9SessionTest.openFds();
+        long fdsBefore = Served.openFds();
         Random rnd = new Random(0x9F00D);
         try (P9Server server = new P9Server(Map.of("s", share), Executors.newSingleThreadExecutor(), 256, 1)) {
             P9Session session = server.open();
@@ -92,7 +92,7 @@ class P9FuzzTest {
             assertTrue(errors > BUDGET / 4 && answers > BUDGET / 100, "errors " + errors + " answers " + answers + " dropped " + dropped);
             session.close();
         }
-        assertEquals(fdsBefore, P9SessionTest.openFds(), "host descriptors leaked");
+        assertEquals(fdsBefore, Served.openFds(), "host descriptors leaked");
         assertEquals("keep", Files.readString(outside));
         try (Stream<Path> s = Files.list(dir)) {
             assertEquals(List.of("outside", "share"), s.map(p -> p.getFileName().toString()).sorted().toList(),
@@ -132,7 +132,7 @@ class P9FuzzTest {
                 new Path[] {a.resolve("x"), b.resolve("x")},
                 new Path[] {a.resolve("n/m"), a.resolve("m")},
                 new Path[] {a.resolve("x/y"), parked.resolve("y")});
-        long fdsBefore = P9SessionTest.openFds();
+        long fdsBefore = Served.openFds();
         Map<String, Path> shares = new LinkedHashMap<>();
         shares.put("a", a);
         shares.put("b", b);
@@ -196,7 +196,7 @@ class P9FuzzTest {
         String stats = SHARES_BUDGET + " messages, host moves " + moved + ", walks " + walks + ", walks with qids " + fullWalks;
         System.out.println("P9FuzzTest several shares: " + stats);
         assertTrue(moved.get() > 100 && walks > SHARES_BUDGET / 10 && fullWalks > 1000, stats);
-        assertEquals(fdsBefore, P9SessionTest.openFds(), "host descriptors leaked");
+        assertEquals(fdsBefore, Served.openFds(), "host descriptors leaked");
         assertEquals("keep", Files.readString(dir.resolve("outside")));
         try (Stream<Path> s = Files.list(decoy)) {
             assertEquals(List.of("secret"), s.map(p -> p.getFileName().toString()).toList());

@@ -33,34 +33,24 @@ class P9SessionTest {
     @TempDir
     Path dir;
     Path share;
+    Served served;
     P9Server server;
     P9Session session;
     P9Client c;
-    long fdsBefore;
 
     @BeforeEach
     void start() throws IOException {
-        fdsBefore = openFds();
         share = Files.createDirectory(dir.resolve("share"));
         Files.writeString(dir.resolve("secret"), "outside the share");
-        server = new P9Server(Map.of("s", share), Executors.newSingleThreadExecutor(), 64, 1);
-        session = server.open();
-        c = new P9Client(P9Client.direct(session, 1 << 20));
-        assertEquals(1 << 16, c.version(1 << 16));
-        c.attach(ROOT, "", 0);
+        served = Served.attached(share);
+        server = served.server();
+        session = served.session();
+        c = served.client();
     }
 
     @AfterEach
-    void stop() throws IOException {
-        session.close();
-        server.close();
-        assertEquals(fdsBefore, openFds(), "host descriptors leaked");
-    }
-
-    static long openFds() throws IOException {
-        try (var s = Files.list(Path.of("/proc/self/fd"))) {
-            return s.count();
-        }
+    void stop() {
+        served.close();
     }
 
     static int errno(Runnable r) {
