@@ -7,8 +7,8 @@ package dev.jwsl.hypervisor.boot;
 public final class Layout {
     /** Boot GDT: null, null, 64-bit code (0x10 = __BOOT_CS), data (0x18 = __BOOT_DS), TSS (0x20). */
     public static final long GDT = 0x500;
-    /** An empty boot IDT: the kernel installs its own before enabling interrupts. */
-    public static final long IDT = 0x520;
+    /** An empty boot IDT, right after the GDT's five entries: the kernel installs its own before enabling interrupts. */
+    public static final long IDT = 0x528;
     /** The zero page ({@code struct boot_params}) handed to the kernel in RSI. */
     public static final long ZERO_PAGE = 0x7000;
     /** Top of the boot stack (grows down below the page tables). */

@@ -2,6 +2,8 @@ package dev.jwsl.hypervisor.kvm;
 
 import dev.jwsl.hypervisor.kvm.generated.KvmH;
 import dev.jwsl.hypervisor.kvm.generated.kvm_lapic_state;
+import dev.jwsl.hypervisor.kvm.generated.kvm_msr_entry;
+import dev.jwsl.hypervisor.kvm.generated.kvm_msrs;
 import dev.jwsl.hypervisor.kvm.generated.kvm_regs;
 import dev.jwsl.hypervisor.kvm.generated.kvm_run;
 import dev.jwsl.hypervisor.kvm.generated.kvm_sregs;
@@ -11,6 +13,7 @@ import dev.jwsl.hypervisor.sys.SysCallException;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 
 /**
  * A vCPU fd and its shared {@code kvm_run} page. All calls except {@link #requestExit()} must come
@@ -144,6 +147,39 @@ public final class Vcpu extends Fd {
     /** KVM_SET_LAPIC. */
     public void setLapic(MemorySegment lapic) {
         ioctl(KvmH.KVM_SET_LAPIC(), lapic, "KVM_SET_LAPIC");
+    }
+
+    /** KVM_SET_MSRS: all of {@code msrs}, or an exception naming the first one KVM refused. */
+    public void setMsrs(List<Msr> msrs) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment m = msrList(arena, msrs);
+            int set = ioctl(KvmH.KVM_SET_MSRS(), m, "KVM_SET_MSRS");
+            if (set != msrs.size()) {
+                throw new KvmException(KvmException.Reason.IOCTL, "KVM_SET_MSRS refused " + msrs.get(set));
+            }
+        }
+    }
+
+    /** KVM_GET_MSRS of one register. */
+    public long getMsr(int index) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment m = msrList(arena, List.of(new Msr(index, 0)));
+            if (ioctl(KvmH.KVM_GET_MSRS(), m, "KVM_GET_MSRS") != 1) {
+                throw new KvmException(KvmException.Reason.IOCTL, "KVM_GET_MSRS refused MSR 0x" + Integer.toHexString(index));
+            }
+            return kvm_msr_entry.data(m.asSlice(kvm_msrs.sizeof(), kvm_msr_entry.sizeof()));
+        }
+    }
+
+    private static MemorySegment msrList(Arena arena, List<Msr> msrs) {
+        MemorySegment m = arena.allocate(kvm_msrs.sizeof() + msrs.size() * kvm_msr_entry.sizeof(), 8);
+        kvm_msrs.nmsrs(m, msrs.size());
+        for (int i = 0; i < msrs.size(); i++) {
+            MemorySegment e = m.asSlice(kvm_msrs.sizeof() + i * kvm_msr_entry.sizeof(), kvm_msr_entry.sizeof());
+            kvm_msr_entry.index(e, msrs.get(i).index());
+            kvm_msr_entry.data(e, msrs.get(i).value());
+        }
+        return m;
     }
 
     @Override

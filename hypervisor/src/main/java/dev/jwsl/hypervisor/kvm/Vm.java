@@ -1,6 +1,7 @@
 package dev.jwsl.hypervisor.kvm;
 
 import dev.jwsl.hypervisor.kvm.generated.KvmH;
+import dev.jwsl.hypervisor.kvm.generated.kvm_enable_cap;
 import dev.jwsl.hypervisor.kvm.generated.kvm_irq_level;
 import dev.jwsl.hypervisor.kvm.generated.kvm_irqfd;
 import dev.jwsl.hypervisor.kvm.generated.kvm_ioeventfd;
@@ -46,6 +47,25 @@ public final class Vm extends Fd {
             ioctl(KvmH.KVM_SET_IDENTITY_MAP_ADDR(), arena.allocateFrom(KvmH.C_LONG_LONG, gpa),
                     "KVM_SET_IDENTITY_MAP_ADDR");
         }
+    }
+
+    /**
+     * KVM_ENABLE_CAP(KVM_CAP_PMU_CAPABILITY, KVM_PMU_CAP_DISABLE): no virtual PMU, so that guest
+     * accesses to performance-counter MSRs fault at once instead of reaching counters the host
+     * only partly emulates. Only before the first vCPU; false if this KVM cannot.
+     */
+    public boolean disablePmu() {
+        int supported = ioctl(KvmH.KVM_CHECK_EXTENSION(), KvmH.KVM_CAP_PMU_CAPABILITY(), "KVM_CHECK_EXTENSION");
+        if ((supported & KvmH.KVM_PMU_CAP_DISABLE()) == 0) {
+            return false;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment c = kvm_enable_cap.allocate(arena);
+            kvm_enable_cap.cap(c, KvmH.KVM_CAP_PMU_CAPABILITY());
+            kvm_enable_cap.args(c, 0, KvmH.KVM_PMU_CAP_DISABLE());
+            ioctl(KvmH.KVM_ENABLE_CAP(), c, "KVM_ENABLE_CAP(KVM_CAP_PMU_CAPABILITY)");
+        }
+        return true;
     }
 
     /** KVM_CREATE_IRQCHIP: in-kernel PIC pair, IOAPIC and per-vCPU local APICs. */

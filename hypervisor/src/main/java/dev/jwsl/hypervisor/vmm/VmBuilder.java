@@ -249,11 +249,14 @@ final class VmBuilder {
 
     private void createVcpus(long entry) {
         CpuidEntries supported = kvm.supportedCpuid();
+        boolean tscDeadline = kvm.check(Cap.TSC_DEADLINE_TIMER) > 0;
+        vm.disablePmu();
         for (int id = 0; id < config.cpus(); id++) {
             Vcpu vcpu = vm.createVcpu(id);
             built.add(vcpu);
             vcpus.add(vcpu);
-            vcpu.setCpuid(GuestCpuid.forVcpu(supported, id, config.cpus()));
+            vcpu.setCpuid(GuestCpuid.forVcpu(supported, id, config.cpus(), tscDeadline));
+            vcpu.setMsrs(BootCpu.bootMsrs());
             BootCpu.setupLapic(vcpu);
             if (id == 0) {
                 BootCpu.setupBootVcpu(vcpu, entry); // the others wait for the kernel's INIT/SIPI

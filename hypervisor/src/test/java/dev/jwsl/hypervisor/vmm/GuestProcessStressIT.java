@@ -81,5 +81,6 @@ class GuestProcessStressIT {
         String dmesg = out.substring(log, end);
         assertTrue(dmesg.contains("Linux version"), "dmesg printed the kernel log:\n" + dmesg);
         assertEquals(List.of(), GuestKernelLog.crashes(dmesg), "a guest process crashed:\n" + dmesg);
+        assertEquals(List.of(), GuestKernelLog.platformComplaints(dmesg), "the guest kernel complains of its platform:\n" + dmesg);
     }
 }

@@ -212,6 +212,15 @@ public class KvmH extends KvmH$shared {
     public static int KVM_CAP_MAX_VCPUS() {
         return KVM_CAP_MAX_VCPUS;
     }
+    private static final int KVM_CAP_TSC_DEADLINE_TIMER = (int)72L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CAP_TSC_DEADLINE_TIMER 72
+     * }
+     */
+    public static int KVM_CAP_TSC_DEADLINE_TIMER() {
+        return KVM_CAP_TSC_DEADLINE_TIMER;
+    }
     private static final int KVM_CAP_IMMEDIATE_EXIT = (int)136L;
     /**
      * {@snippet lang=c :
@@ -220,6 +229,15 @@ public class KvmH extends KvmH$shared {
      */
     public static int KVM_CAP_IMMEDIATE_EXIT() {
         return KVM_CAP_IMMEDIATE_EXIT;
+    }
+    private static final int KVM_CAP_PMU_CAPABILITY = (int)212L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CAP_PMU_CAPABILITY 212
+     * }
+     */
+    public static int KVM_CAP_PMU_CAPABILITY() {
+        return KVM_CAP_PMU_CAPABILITY;
     }
     private static final int KVM_IOEVENTFD_FLAG_DATAMATCH = (int)1L;
     /**
@@ -401,6 +419,24 @@ public class KvmH extends KvmH$shared {
     public static long KVM_SET_SREGS() {
         return KVM_SET_SREGS;
     }
+    private static final long KVM_GET_MSRS = 3221794440L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_GET_MSRS 3221794440
+     * }
+     */
+    public static long KVM_GET_MSRS() {
+        return KVM_GET_MSRS;
+    }
+    private static final long KVM_SET_MSRS = 1074310793L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_SET_MSRS 1074310793
+     * }
+     */
+    public static long KVM_SET_MSRS() {
+        return KVM_SET_MSRS;
+    }
     private static final long KVM_GET_LAPIC = 2214637198L;
     /**
      * {@snippet lang=c :
@@ -427,6 +463,24 @@ public class KvmH extends KvmH$shared {
      */
     public static long KVM_SET_CPUID2() {
         return KVM_SET_CPUID2;
+    }
+    private static final long KVM_ENABLE_CAP = 1080602275L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_ENABLE_CAP 1080602275
+     * }
+     */
+    public static long KVM_ENABLE_CAP() {
+        return KVM_ENABLE_CAP;
+    }
+    private static final int KVM_PMU_CAP_DISABLE = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_PMU_CAP_DISABLE 1
+     * }
+     */
+    public static int KVM_PMU_CAP_DISABLE() {
+        return KVM_PMU_CAP_DISABLE;
     }
 }
 
