@@ -12,6 +12,8 @@ import java.util.List;
  * one core of one package, one thread per core, APIC id = vCPU index; the leaves say exactly that.
  * Also: the hypervisor bit, the TSC-deadline timer where KVM emulates it (KVM leaves it out of
  * the supported list), and no WAITPKG or architectural PMU, which the guest must not rely on.
+ * AMX only with its XSTATE components: KVM lists those in leaf 0xD only for a process that asked
+ * for them (arch_prctl ARCH_REQ_XCOMP_GUEST_PERM), but AMX itself in leaf 7 regardless.
  */
 public final class GuestCpuid {
     static final int LEAF_FEATURES = 0x1;
@@ -30,6 +32,11 @@ public final class GuestCpuid {
     static final int EDX_HTT = 1 << 28;
     /** Leaf 7 subleaf 0: UMONITOR/UMWAIT/TPAUSE. */
     static final int ECX_WAITPKG = 1 << 5;
+    /** Leaf 7 subleaf 0 EDX: AMX-BF16, AMX-TILE, AMX-INT8. */
+    static final int EDX_AMX = (1 << 22) | (1 << 24) | (1 << 25);
+    /** Leaf 0xD subleaf 0 EAX: the XTILECFG and XTILEDATA state components. */
+    static final int XCR0_AMX = (1 << 17) | (1 << 18);
+    static final int LEAF_XSTATE = 0xd;
     /** Topology level types in 0xB/0x1F ECX[15:8]. */
     static final int LEVEL_INVALID = 0, LEVEL_SMT = 1, LEVEL_CORE = 2;
     /** {@code KVM_CPUID_FLAG_SIGNIFCANT_INDEX}: the subleaf matters. */
@@ -44,6 +51,8 @@ public final class GuestCpuid {
         CpuidEntries c = supported.copy();
         int coreBits = bitsFor(cpus);
         boolean hasTopology = false, hasV2Topology = false;
+        boolean amxState = c.entries().stream()
+                .anyMatch(e -> e.function == LEAF_XSTATE && e.index == 0 && (e.eax & XCR0_AMX) == XCR0_AMX);
         for (CpuidEntries.Entry e : c.entries()) {
             switch (e.function) {
                 case LEAF_FEATURES -> {
@@ -62,6 +71,7 @@ public final class GuestCpuid {
                 case LEAF_STRUCTURED_FEATURES -> {
                     if (e.index == 0) {
                         e.ecx &= ~ECX_WAITPKG;
+                        e.edx = amxState ? e.edx : e.edx & ~EDX_AMX;
                     }
                 }
                 case LEAF_PMU -> e.eax = e.ebx = e.ecx = e.edx = 0;

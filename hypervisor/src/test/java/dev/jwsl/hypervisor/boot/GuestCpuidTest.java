@@ -28,7 +28,8 @@ class GuestCpuidTest {
                 e(0x4, 1, (7 << 26) | (1 << 14) | (2 << 5) | 3, 0x03c0_003f, 1023, 0),
                 e(0x4, 2, (7 << 26) | (15 << 14) | (3 << 5) | 3, 0x03c0_003f, 12287, 6),
                 e(0x4, 3, 0, 0, 0, 0),
-                e(0x7, 0, 0, 0x029c_6fbf, (1 << 5) | (1 << 2), 0),
+                e(0x7, 0, 0, 0x029c_6fbf, (1 << 5) | (1 << 2), (1 << 24) | (1 << 4)),
+                e(0xd, 0, 0x2e7, 0x2440, 0x2440, 0),
                 e(0xa, 0, 0x0704_3004, 0, 0, 0x603),
                 // KVM's 0xB: EAX..ECX zeroed, one subleaf
                 e(0xb, 0, 0, 0, 0, 0),
@@ -117,9 +118,14 @@ class GuestCpuidTest {
     }
 
     @Test
-    void waitpkgAndThePmuAreHidden() {
+    void waitpkgThePmuAndAmxWithoutItsStateAreHidden() {
         CpuidEntries c = GuestCpuid.forVcpu(intelHost(), 0, 1, false);
         assertEquals(1 << 2, find(c, 7, 0).ecx, "WAITPKG cleared, the rest kept");
+        assertEquals(1 << 4, find(c, 7, 0).edx, "AMX-TILE cleared: leaf 0xD has no tile state");
+        CpuidEntries permitted = intelHost();
+        find(permitted, 0xd, 0).eax |= (1 << 17) | (1 << 18);
+        assertEquals((1 << 24) | (1 << 4), find(GuestCpuid.forVcpu(permitted, 0, 1, false), 7, 0).edx,
+                "AMX kept with its state components");
         CpuidEntries.Entry pmu = find(c, 0xa, 0);
         assertEquals(0, pmu.eax | pmu.ebx | pmu.ecx | pmu.edx);
     }
