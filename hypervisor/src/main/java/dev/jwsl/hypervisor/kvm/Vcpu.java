@@ -13,6 +13,7 @@ import dev.jwsl.hypervisor.sys.SysCallException;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -149,15 +150,24 @@ public final class Vcpu extends Fd {
         ioctl(KvmH.KVM_SET_LAPIC(), lapic, "KVM_SET_LAPIC");
     }
 
-    /** KVM_SET_MSRS: all of {@code msrs}, or an exception naming the first one KVM refused. */
-    public void setMsrs(List<Msr> msrs) {
+    /**
+     * KVM_SET_MSRS of {@code msrs}, in order; KVM stops at the first one it refuses. Returns those
+     * it refused (each is skipped and the rest set).
+     */
+    public List<Msr> setMsrs(List<Msr> msrs) {
+        List<Msr> refused = new ArrayList<>();
+        List<Msr> left = msrs;
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment m = msrList(arena, msrs);
-            int set = ioctl(KvmH.KVM_SET_MSRS(), m, "KVM_SET_MSRS");
-            if (set != msrs.size()) {
-                throw new KvmException(KvmException.Reason.IOCTL, "KVM_SET_MSRS refused " + msrs.get(set));
+            while (!left.isEmpty()) {
+                int set = ioctl(KvmH.KVM_SET_MSRS(), msrList(arena, left), "KVM_SET_MSRS");
+                if (set >= left.size()) {
+                    break;
+                }
+                refused.add(left.get(set));
+                left = left.subList(set + 1, left.size());
             }
         }
+        return refused;
     }
 
     /** KVM_GET_MSRS of one register. */

@@ -25,6 +25,7 @@ import dev.jwsl.hypervisor.kvm.Cap;
 import dev.jwsl.hypervisor.kvm.CpuidEntries;
 import dev.jwsl.hypervisor.kvm.Kvm;
 import dev.jwsl.hypervisor.kvm.KvmException;
+import dev.jwsl.hypervisor.kvm.Msr;
 import dev.jwsl.hypervisor.kvm.Vcpu;
 import dev.jwsl.hypervisor.kvm.Vm;
 import dev.jwsl.hypervisor.memory.GuestMemory;
@@ -45,6 +46,7 @@ import java.util.List;
  * closes what was built so far and surfaces as a {@link VmStartException} with a one-line message.
  */
 final class VmBuilder {
+    private static final System.Logger LOG = System.getLogger(VmBuilder.class.getName());
     private final VmConfig config;
     private final List<AutoCloseable> built = new ArrayList<>();
     private final List<EventFd> eventFds = new ArrayList<>();
@@ -256,7 +258,12 @@ final class VmBuilder {
             built.add(vcpu);
             vcpus.add(vcpu);
             vcpu.setCpuid(GuestCpuid.forVcpu(supported, id, config.cpus(), tscDeadline));
-            vcpu.setMsrs(BootCpu.bootMsrs());
+            List<Msr> refused = vcpu.setMsrs(BootCpu.bootMsrs());
+            if (!refused.isEmpty() && id == 0) {
+                // N.B. not fatal: these are what firmware would leave, and an emulating KVM (PVM)
+                // may not implement all of them
+                LOG.log(System.Logger.Level.WARNING, "KVM refused boot MSRs: {0}", refused);
+            }
             BootCpu.setupLapic(vcpu);
             if (id == 0) {
                 BootCpu.setupBootVcpu(vcpu, entry); // the others wait for the kernel's INIT/SIPI
