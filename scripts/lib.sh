@@ -47,6 +47,25 @@ jwsl_aot_fresh() { # CACHE
   done
 }
 
+# For the benchmarks: runs scripts/train-aot unless TRAIN_AOT=0 or both launchers' caches fit this
+# CPU and the jars (in the nested L1 the host-trained caches do not); then sets jwsl_aot to
+# "yes, trained on ..." or "no" for the report. Sets jwsl_jar/jwsl_cp as jwsl_module does.
+jwsl_bench_aot() { # ROOT
+  local stale= how
+  jwsl_module "$1" client; jwsl_aot_fresh "$1/cli/client/target/wsl.aot" || stale=1
+  jwsl_module "$1" service; jwsl_aot_fresh "$1/cli/service/target/jwsl-vmm.aot" || stale=1
+  if [ "${TRAIN_AOT:-1}" = 1 ] && [ -n "$stale" ]; then
+    echo "training the AOT caches for this CPU (scripts/train-aot)" >&2
+    "$1/scripts/train-aot" >&2
+  fi
+  if jwsl_aot_fresh "$1/cli/service/target/jwsl-vmm.aot"; then
+    IFS= read -r how < "$1/cli/service/target/jwsl-vmm.aot.how" || how=unknown
+    jwsl_aot="yes (jwsl-vmm trained on $how)"
+  else
+    jwsl_aot=no
+  fi
+}
+
 # Sets jwsl_cpu to this CPU's feature flags (the first "flags" line of /proc/cpuinfo).
 jwsl_cpu_flags() {
   local line
