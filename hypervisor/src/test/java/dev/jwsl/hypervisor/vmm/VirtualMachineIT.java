@@ -39,10 +39,14 @@ class VirtualMachineIT {
                 };
                 assertTrue(registers.contains("rip="), registers);
             } else {
-                // Hardware KVM: KVM_EXIT_SHUTDOWN, with RIP still at the ud2 that started it.
+                // Hardware KVM: KVM_EXIT_SHUTDOWN. VMX keeps the state, RIP at the ud2 that started
+                // it; SVM re-initialises the VMCB on a shutdown intercept, so the vCPU reads as
+                // reset (the reset vector f000:fff0).
                 StopReason.TripleFault t = assertInstanceOf(StopReason.TripleFault.class, r);
                 assertEquals(0, t.vcpu());
-                assertTrue(t.registers().startsWith(faultingRip), t.registers());
+                assertTrue(t.registers().startsWith(faultingRip)
+                        || t.registers().startsWith("rip=000000000000fff0") && t.registers().contains("cs=f000"),
+                        t.registers());
             }
         }
     }
