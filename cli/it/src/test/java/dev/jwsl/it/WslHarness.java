@@ -96,12 +96,34 @@ final class WslHarness implements AutoCloseable {
         });
         if (!p.waitFor(timeoutS, TimeUnit.SECONDS)) {
             p.destroyForcibly();
-            fail("wsl hung: " + String.join(" ", args));
+            fail("wsl hung: " + String.join(" ", args) + hangClues());
         }
         Result r = new Result(p.exitValue(), Files.readString(out), Files.readString(err));
         Files.delete(out);
         Files.delete(err);
         return r;
+    }
+
+    /**
+     * What the service and the guest said before a hang, in the failure message itself: CI shows
+     * only the end of a run's output, where the failure summary is, not the logs printed earlier.
+     */
+    private String hangClues() {
+        StringBuilder b = new StringBuilder();
+        clues(b, "service", base.resolve("state/jwsl/service.log"), l -> l.contains(" WARNING ") || l.contains(" SEVERE "), 6);
+        clues(b, "console", base.resolve("state/jwsl/console.log"), l -> !l.isBlank(), 6);
+        return b.toString();
+    }
+
+    private static void clues(StringBuilder b, String what, Path log, java.util.function.Predicate<String> keep, int max) {
+        try {
+            List<String> lines = Files.readAllLines(log, StandardCharsets.ISO_8859_1).stream().filter(keep).toList();
+            for (String l : lines.subList(Math.max(0, lines.size() - max), lines.size())) {
+                b.append("\n  ").append(what).append(": ").append(l.length() > 240 ? l.substring(0, 240) + "..." : l);
+            }
+        } catch (IOException e) {
+            b.append("\n  ").append(what).append(": (unreadable: ").append(e).append(')');
+        }
     }
 
     Result wsl(String stdin, String... args) throws Exception {
