@@ -101,21 +101,15 @@ public final class P9Session implements AutoCloseable {
             inFlight.put(tag, finished);
         }
         Runnable work = () -> {
-            int n;
+            int n = -1; // an Error that escapes: the transport drops the client, which then waits for nothing
             try {
                 n = serve(type, tag, message, reply);
             } catch (RuntimeException e) {
                 server.internalError();
                 LOG.log(System.Logger.Level.WARNING, "9P request type " + type + " failed", e);
-                n = 0;
-            }
-            try {
-                done.accept(n);
+                n = error(reply, tag, Errno.EIO);
             } finally {
-                if (type != TFLUSH) {
-                    inFlight.remove(tag, finished);
-                }
-                finished.complete(null);
+                completed(type, tag, finished, done, n);
             }
         };
         if (runsInline(type)) {
@@ -127,6 +121,18 @@ public final class P9Session implements AutoCloseable {
         } catch (RejectedExecutionException e) {
             inFlight.remove(tag, finished);
             done.accept(-1);
+        }
+    }
+
+    /** Hands the reply on and lets a Tflush waiting for this tag go, whatever {@code done} does. */
+    private void completed(int type, int tag, CompletableFuture<Void> finished, IntConsumer done, int n) {
+        try {
+            done.accept(n);
+        } finally {
+            if (type != TFLUSH) {
+                inFlight.remove(tag, finished);
+            }
+            finished.complete(null);
         }
     }
 
@@ -170,7 +176,8 @@ public final class P9Session implements AutoCloseable {
             }
             try {
                 return handle(type, tag, message, reply);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | OutOfMemoryError e) {
+                // N.B. an error reply, never none: the guest's request would wait for ever
                 server.internalError();
                 LOG.log(System.Logger.Level.WARNING, "9P request type " + type + " failed", e);
                 return error(reply, tag, Errno.EIO);

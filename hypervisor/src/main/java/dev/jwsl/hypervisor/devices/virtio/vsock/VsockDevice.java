@@ -171,28 +171,64 @@ public final class VsockDevice implements VirtioDevice {
         return connections.values().stream().mapToInt(c -> c.toHost.size()).sum();
     }
 
+    /** Bytes read from host sockets and not yet sent to the guest, across connections (for tests). */
+    synchronized int heldForGuest() {
+        return connections.values().stream().mapToInt(VsockConnection::pendingToGuest).sum();
+    }
+
     // ---- guest to host -------------------------------------------------------------------------
 
     private void processTx() {
         boolean used = false;
-        for (Optional<DescriptorChain> c = txq.pop(); c.isPresent(); c = txq.pop()) {
-            DescriptorChain chain = c.get();
-            VsockPacket p;
-            try {
-                p = VsockPacket.fromTx(chain);
-            } catch (VsockException e) {
-                LOG.log(System.Logger.Level.DEBUG, "vsock: dropping a malformed TX packet: {0}", e.getMessage());
-                p = null;
+        try {
+            for (Optional<DescriptorChain> c = txq.pop(); c.isPresent(); c = txq.pop()) {
+                DescriptorChain chain = c.get();
+                VsockPacket p;
+                try {
+                    p = VsockPacket.fromTx(chain);
+                } catch (VsockException e) {
+                    LOG.log(System.Logger.Level.DEBUG, "vsock: dropping a malformed TX packet: {0}", e.getMessage());
+                    p = null;
+                }
+                txq.addUsed(chain.head(), 0);
+                used = true;
+                if (p != null) {
+                    deliver(p);
+                }
             }
-            txq.addUsed(chain.head(), 0);
-            used = true;
-            if (p != null) {
-                fromGuest(p);
-            }
+        } catch (QueueException e) {
+            broken(e);
+            return;
         }
         if (used && txq.needsNotification()) {
             interrupt.signalUsed(TXQ);
         }
+    }
+
+    /**
+     * {@link #fromGuest}, where a failure on one packet costs its connection, not the device: a
+     * device that needs reset stops every relay and share of the VM, and Linux never resets it.
+     */
+    private void deliver(VsockPacket p) {
+        try {
+            fromGuest(p);
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "vsock: resetting the connection of {0} after {1}", p, e.toString());
+            VsockConnection conn = connections.get(VsockConnection.key(p.dstPort(), p.srcPort()));
+            if (conn != null) {
+                reset(conn);
+            } else if (p.op() != OP_RST) {
+                rstReply(p);
+            }
+            notifyAll();
+        }
+    }
+
+    /** The ring is malformed: nothing more can pass; the guest must reset the device (2.1.2). */
+    private void broken(RuntimeException e) {
+        active = false;
+        interrupt.signalNeedsReset(e);
+        notifyAll();
     }
 
     private void fromGuest(VsockPacket p) {
@@ -268,7 +304,7 @@ public final class VsockDevice implements VirtioDevice {
         SocketChannel channel;
         try {
             channel = backend.connect(p.dstPort());
-        } catch (IOException e) {
+        } catch (IOException | RuntimeException e) {
             LOG.log(System.Logger.Level.DEBUG, "vsock: guest connection to host port {0} refused: {1}",
                     Integer.toUnsignedString(p.dstPort()), e.toString());
             rstReply(p);
@@ -327,14 +363,26 @@ public final class VsockDevice implements VirtioDevice {
     synchronized int awaitReadable(VsockConnection conn) {
         while (conn.state != VsockConnection.State.CLOSED
                 && (conn.pendingToGuest() > 0 || conn.peerCredit() == 0 || conn.guestShutRcv)) {
-            if (conn.peerCredit() == 0 && !conn.creditRequested && conn.pendingToGuest() == 0 && !conn.guestShutRcv) {
-                conn.creditRequested = true;
-                queue(conn, OP_CREDIT_REQUEST, 0);
+            if (askForCredit(conn)) {
                 processRx();
             }
             waitQuietly();
         }
         return conn.state == VsockConnection.State.CLOSED ? 0 : Math.min(conn.peerCredit(), MAX_PKT_PAYLOAD);
+    }
+
+    /**
+     * Queues CREDIT_REQUEST once when the guest has no room left for {@code conn}, data pending or
+     * not: Linux sends CREDIT_UPDATE only as its reader takes data, or when asked.
+     */
+    private boolean askForCredit(VsockConnection conn) {
+        if (conn.state != VsockConnection.State.ESTABLISHED || conn.peerCredit() > 0 || conn.creditRequested
+                || conn.guestShutRcv) {
+            return false;
+        }
+        conn.creditRequested = true;
+        queue(conn, OP_CREDIT_REQUEST, 0);
+        return true;
     }
 
     /**
@@ -523,6 +571,8 @@ public final class VsockDevice implements VirtioDevice {
                     if (conn.pendingToGuest() == 0) {
                         maybeShutdown(conn);
                         notifyAll();
+                    } else {
+                        askForCredit(conn);
                     }
                 }
                 if (conn != null) {
@@ -535,9 +585,8 @@ public final class VsockDevice implements VirtioDevice {
             if (used && rxq.needsNotification()) {
                 interrupt.signalUsed(RXQ);
             }
-        } catch (QueueException e) {
-            active = false; // the RX ring is broken: nothing more can reach the guest
-            interrupt.signalNeedsReset(e);
+        } catch (QueueException | VsockException e) {
+            broken(e); // the RX ring is broken, or a buffer did not hold what it was checked to: nothing more can reach the guest
         }
     }
 

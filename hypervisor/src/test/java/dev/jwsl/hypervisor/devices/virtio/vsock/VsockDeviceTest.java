@@ -267,6 +267,65 @@ class VsockDeviceTest {
     }
 
     @Test
+    void asksForCreditWhenTheGuestShrinksItsBufferUnderDataTheDeviceHolds() throws Exception {
+        try (ServerSocketChannel server = hostListener(1234); SocketChannel host = connectFromGuest(server, 100)) {
+            exhaustRx();
+            host.write(ByteBuffer.wrap(new byte[300]));
+            long end = System.nanoTime() + 5_000_000_000L;
+            while (device.heldForGuest() < 100 && System.nanoTime() < end) {
+                Thread.sleep(2); // the device reads what the guest's credit allows and holds it for RX buffers
+            }
+            assertEquals(100, device.heldForGuest());
+            send(fromGuest(OP_CREDIT_UPDATE, 1234).bufAlloc(40).fwdCnt(0));
+            giveRx(16);
+            int got = 0;
+            VsockPacket p;
+            while ((p = awaitRx()).op() == OP_RW) {
+                got += p.len();
+            }
+            assertEquals(OP_CREDIT_REQUEST, p.op(), "60 bytes wait for room the guest has not offered: " + p);
+            assertEquals(40, got);
+            send(fromGuest(OP_CREDIT_UPDATE, 1234).bufAlloc(100).fwdCnt(40));
+            while (got < 100) {
+                p = awaitRx();
+                if (p.op() == OP_RW) {
+                    got += p.len();
+                }
+            }
+            assertEquals(100, got);
+        }
+    }
+
+    @Test
+    void aFailureOnOnePacketCostsItsConnectionNotTheDevice() throws Exception {
+        UnixSocketBackend real = new UnixSocketBackend(dir.resolve("f.sock"));
+        VsockBackend failing = new VsockBackend() {
+            @Override public SocketChannel connect(int port) throws IOException { return real.connect(port); }
+            @Override public void start(Listener listener) throws IOException { real.start(listener); }
+            @Override public void accepted(SocketChannel channel, int hostPort) {
+                throw new IllegalStateException("a bug in the backend");
+            }
+            @Override public void close() { real.close(); }
+        };
+        start(new VsockDevice(3, failing));
+        giveRx(16);
+        try (SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(real.path()))) {
+            client.write(ByteBuffer.wrap(ascii("CONNECT 52\n")));
+            VsockPacket req = awaitOp(OP_REQUEST);
+            send(new VsockPacket().srcCid(3).dstCid(HOST_CID).srcPort(52).dstPort(req.srcPort()).type(TYPE_STREAM)
+                    .op(OP_RESPONSE).bufAlloc(4096));
+            assertEquals(OP_RST, awaitOp(OP_RST).op());
+            assertEquals(-1, client.read(ByteBuffer.allocate(16)), "closed without OK");
+        }
+        assertEquals(0, needsReset.get());
+        try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
+            server.bind(UnixDomainSocketAddress.of(dir.resolve("f.sock_1234")));
+            send(fromGuest(OP_REQUEST, 1234));
+            assertEquals(OP_RESPONSE, awaitOp(OP_RESPONSE).op(), "the device still serves the guest");
+        }
+    }
+
+    @Test
     void sendsCreditUpdateWhenTheGuestRunsLow() throws Exception {
         try (ServerSocketChannel server = hostListener(1234); SocketChannel host = connectFromGuest(server, 64 << 10)) {
             for (int i = 0; i < CONN_BUF_SIZE / MAX_PKT_PAYLOAD; i++) {
