@@ -1,5 +1,10 @@
 package dev.jwsl.hypervisor.vmm;
 
+import dev.jwsl.hypervisor.kvm.CpuidEntries;
+import dev.jwsl.hypervisor.kvm.Kvm;
+import dev.jwsl.hypervisor.kvm.KvmException;
+import dev.jwsl.hypervisor.sys.SysCallException;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -22,15 +27,46 @@ public final class HostQuirks {
             "nopvspin",
             "clearcpuid=xsave,cx16,popcnt,fsgsbase,pcid,invpcid,rdpid,avx,avx2,avx512f,rdrand,rdseed,smap,movbe,bmi1,bmi2");
 
+    /**
+     * KVM_CPUID_VENDOR_FEATURES: PVM's KVM offers this leaf with its vendor signature in EBX
+     * ("PVM", 0x4d5650), the leaf a PVM guest kernel reads to know where it runs (virt-pvm/linux,
+     * arch/x86/include/asm/pvm_para.h). Hardware KVM has no such leaf.
+     */
+    static final int KVM_CPUID_VENDOR_FEATURES = 0x40000002;
+    static final int PVM_SIGNATURE = 0x4d5650;
+
     private HostQuirks() {}
 
-    /** True when /dev/kvm is provided by kvm_pvm. */
+    /**
+     * True when the KVM jwsl opens ({@link Kvm#open()}) is kvm_pvm: told by the device itself, so
+     * a host with kvm_pvm loaded beside kvm_intel or kvm_amd gets what its /dev/kvm is. Where the
+     * device cannot be opened (only a command line is printed), whether kvm_pvm is loaded.
+     */
     public static boolean isPvmHost() {
-        return Files.isDirectory(Path.of("/sys/module/kvm_pvm"));
+        return Detected.PVM;
+    }
+
+    /** Whether {@code supported} (KVM_GET_SUPPORTED_CPUID) is PVM's. */
+    static boolean isPvm(CpuidEntries supported) {
+        return supported.entries().stream()
+                .anyMatch(e -> e.function == KVM_CPUID_VENDOR_FEATURES && e.ebx == PVM_SIGNATURE);
     }
 
     /** The extra kernel parameters this host needs (none on hardware KVM). */
     public static List<String> kernelParams() {
         return isPvmHost() ? PVM_PARAMS : List.of();
+    }
+
+    /** Asked once per process: the device does not change under it. */
+    private static final class Detected {
+        static final boolean PVM = detect();
+
+        private static boolean detect() {
+            try (Kvm kvm = Kvm.open()) {
+                return isPvm(kvm.supportedCpuid());
+            } catch (KvmException | SysCallException e) {
+                return Files.isDirectory(Path.of("/sys/module/kvm_pvm"));
+            }
+        }
     }
 }

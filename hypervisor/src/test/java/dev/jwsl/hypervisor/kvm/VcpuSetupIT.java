@@ -23,6 +23,13 @@ class VcpuSetupIT {
         }
     }
 
+    /** This machine's two kinds of KVM: kvm_pvm (its module loaded) or kvm_amd in the nested L1. */
+    @Test
+    void theDeviceOpenedTellsPvm() {
+        assertEquals(java.nio.file.Files.isDirectory(java.nio.file.Path.of("/sys/module/kvm_pvm")),
+                dev.jwsl.hypervisor.vmm.HostQuirks.isPvmHost());
+    }
+
     @Test
     void anMsrKvmRefusesIsSkippedAndTheRestSet() {
         try (Kvm kvm = Kvm.open(); Vm vm = kvm.createVm(); Vcpu vcpu = vm.createVcpu(0)) {
