@@ -54,6 +54,7 @@ jwsl_bench_aot() { # ROOT
   local stale= how
   jwsl_module "$1" client; jwsl_aot_fresh "$1/cli/client/target/wsl.aot" || stale=1
   jwsl_module "$1" service; jwsl_aot_fresh "$1/cli/service/target/jwsl-vmm.aot" || stale=1
+  jwsl_aot_fresh "$1/cli/service/target/jwsl-service.aot" || stale=1
   if [ "${TRAIN_AOT:-1}" = 1 ] && [ -n "$stale" ]; then
     echo "training the AOT caches for this CPU (scripts/train-aot)" >&2
     "$1/scripts/train-aot" >&2
