@@ -21,5 +21,11 @@
 #define JWSL_INIT_PORT 0x5f0
 #define JWSL_INIT_PORT_EXIT 0
 #define JWSL_INIT_PORT_READY 1
+/* A write latches the host's wall clock and fresh random bytes; each read returns the next
+ * byte: "JWSL", le64 CLOCK_REALTIME seconds, le32 nanoseconds, 32 random bytes. Init reads it
+ * right after READY, which is where a VM restored from a snapshot resumes (it steps the clock
+ * and reseeds the kernel's RNG with it). Elsewhere (QEMU) the magic is missing and it is skipped. */
+#define JWSL_INIT_PORT_HOST_DATA 2
+#define JWSL_HOST_DATA_SIZE 48
 
 #endif

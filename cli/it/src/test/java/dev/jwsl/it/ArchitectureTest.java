@@ -32,7 +32,7 @@ class ArchitectureTest {
     private static final String HV = "dev.jwsl.hypervisor";
 
     /**
-     * The VMM's layers, lowest first: sys ← kvm ← memory ← virtio ← devices ← vmm, with boot beside
+     * The VMM's layers, lowest first: sys ← kvm ← memory ← virtio ← devices ← snapshot ← vmm, with boot beside
      * the devices (it needs only kvm and memory). Generated bindings are reached only through the
      * hand-written kvm and sys classes.
      */
@@ -44,6 +44,7 @@ class ArchitectureTest {
             .layer("virtio").definedBy(HV + ".virtio..")
             .layer("devices").definedBy(HV + ".devices..")
             .layer("boot").definedBy(HV + ".boot..")
+            .layer("snapshot").definedBy(HV + ".snapshot..")
             .layer("vmm").definedBy(HV + ".vmm..")
             .layer("p9").definedBy(HV + ".p9..")
             .layer("net").definedBy(HV + ".net..")
@@ -56,6 +57,7 @@ class ArchitectureTest {
             .whereLayer("boot").mayOnlyAccessLayers("sys", "kvm", "memory")
             .whereLayer("p9").mayOnlyAccessLayers("sys", "memory")
             .whereLayer("net").mayOnlyAccessLayers("sys", "memory")
+            .whereLayer("snapshot").mayOnlyAccessLayers("sys", "kvm", "memory", "virtio", "devices")
             .whereLayer("vmm").mayNotBeAccessedByAnyLayer()
             .because("each layer of the VMM builds only on those below it");
 

@@ -72,6 +72,7 @@ class ServiceIT {
         pb.environment().put("XDG_RUNTIME_DIR", runtime.toString());
         pb.environment().put("XDG_STATE_HOME", state.toString());
         pb.environment().put("XDG_DATA_HOME", runtime.getParent().resolve("data").toString());
+        pb.environment().put("JWSL_SNAPSHOT_DIR", runtime.getParent().resolve("snapshot").toString());
         pb.environment().put("JWSL_WSLCONFIG", runtime.getParent().resolve("wslconfig").toString());
         Path out = Files.createTempFile("wsl", ".out");
         Path err = Files.createTempFile("wsl", ".err");

@@ -64,6 +64,7 @@ final class WslHarness implements AutoCloseable {
         pb.environment().put("XDG_RUNTIME_DIR", base.resolve("run").toString());
         pb.environment().put("XDG_STATE_HOME", base.resolve("state").toString());
         pb.environment().put("XDG_DATA_HOME", base.resolve("data").toString());
+        pb.environment().put("JWSL_SNAPSHOT_DIR", base.resolve("snapshot").toString());
         pb.environment().put("JWSL_WSLCONFIG", base.resolve("wslconfig").toString());
         pb.environment().put("JWSL_KERNEL", kernel);
         pb.environment().put("JWSL_INITRD", initrd);

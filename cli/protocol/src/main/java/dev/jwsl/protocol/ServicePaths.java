@@ -37,6 +37,21 @@ public record ServicePaths(Path runtimeDir, Path stateDir) {
                 : Path.of(System.getProperty("user.home"), ".local", "share", "jwsl");
     }
 
+    /**
+     * Where the utility VM's snapshot lives ({@code $JWSL_SNAPSHOT_DIR}, else
+     * {@code $XDG_CACHE_HOME/jwsl/snapshot}, else {@code ~/.cache/jwsl/snapshot}): a cache, a boot
+     * can always make it again.
+     */
+    public static Path snapshotDir() {
+        String own = System.getenv("JWSL_SNAPSHOT_DIR");
+        if (own != null && !own.isBlank()) {
+            return Path.of(own);
+        }
+        String cache = System.getenv("XDG_CACHE_HOME");
+        return (cache != null && !cache.isBlank() ? Path.of(cache, "jwsl")
+                : Path.of(System.getProperty("user.home"), ".cache", "jwsl")).resolve("snapshot");
+    }
+
     /** The service's own socket (mode 0600). */
     public Path serviceSocket() {
         return runtimeDir.resolve("service.sock");

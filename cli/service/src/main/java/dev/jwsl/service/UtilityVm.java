@@ -238,13 +238,14 @@ final class UtilityVm {
                 .withVsock(new VmConfig.Vsock(paths.vsockSocket()))
                 .withDisks(disks)
                 .withShares(p9)
-                .withNetwork(config.networking() ? new NetConfig() : null);
+                .withNetwork(config.networking() ? new NetConfig() : null)
+                .withSnapshot(config.instantStart() ? new VmConfig.Snapshot(ServicePaths.snapshotDir(), true) : null);
         VirtualMachine machine = VirtualMachine.create(vmConfig);
         vm = machine;
         generation++;
         java.util.Arrays.fill(slotUse, null);
         startedAtMs = System.currentTimeMillis();
-        LOG.log(System.Logger.Level.INFO, "booting utility VM: {0}", cmdline);
+        LOG.log(System.Logger.Level.INFO, "{0} utility VM: {1}", machine.restored() ? "restored the" : "booting", cmdline);
         Thread.ofPlatform().name("utility-vm").start(() -> {
             StopReason reason = machine.run();
             LOG.log(System.Logger.Level.INFO, "utility VM ended: {0}", reason);

@@ -39,12 +39,14 @@ import java.util.Map;
  * @param shareMountOptions the 9P mount options besides transport and version
  * @param networking     a network device (networkingMode=nat)
  * @param localhostForwarding forward guest TCP listeners to the host
+ * @param instantStart   restore the utility VM from a snapshot of its booted state instead of
+ *                       booting it ({@code [wsl2] instantStart}, jwsl's own, default true; issue 19)
  * @param forwardOnAllInterfaces forwarded ports listen on every host interface, not only loopback
  */
 public record WslConfig(long memoryBytes, int processors, Path kernel, String extraCmdline, long idleTimeoutMs,
                         long defaultVhdBytes, Map<String, Path> shares, ShareTransport shareTransport,
                         String shareMountOptions, boolean networking, boolean localhostForwarding,
-                        boolean forwardOnAllInterfaces) {
+                        boolean forwardOnAllInterfaces, boolean instantStart) {
     /** How a share reaches the guest. */
     public enum ShareTransport { VIRTIO, VSOCK }
 
@@ -124,7 +126,8 @@ public record WslConfig(long memoryBytes, int processors, Path kernel, String ex
                 shares, ShareTransport.valueOf(transport.toUpperCase(Locale.ROOT)), mountOptions,
                 networkingMode.equals("nat"),
                 bool(file, "localhostForwarding", wsl2.getOrDefault("localhostforwarding", "true")),
-                bool(file, "localhostForwardingAllInterfaces", wsl2.getOrDefault("localhostforwardingallinterfaces", "false")));
+                bool(file, "localhostForwardingAllInterfaces", wsl2.getOrDefault("localhostforwardingallinterfaces", "false")),
+                bool(file, "instantStart", wsl2.getOrDefault("instantstart", "true")));
     }
 
     private static boolean bool(Path file, String key, String value) {

@@ -3,12 +3,14 @@ package dev.jwsl.hypervisor.kvm;
 import dev.jwsl.hypervisor.kvm.generated.KvmH;
 import dev.jwsl.hypervisor.kvm.generated.kvm_cpuid2;
 import dev.jwsl.hypervisor.kvm.generated.kvm_cpuid_entry2;
+import dev.jwsl.hypervisor.kvm.generated.kvm_msr_list;
 import dev.jwsl.hypervisor.sys.Errno;
 import dev.jwsl.hypervisor.sys.LibC;
 import dev.jwsl.hypervisor.sys.SysCallException;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -106,6 +108,26 @@ public final class Kvm extends Fd {
         kvm_cpuid2.nent(cpuid, MAX_CPUID_ENTRIES);
         ioctl(KvmH.KVM_GET_SUPPORTED_CPUID(), cpuid, "KVM_GET_SUPPORTED_CPUID");
         return CpuidEntries.copyOf(cpuid);
+    }
+
+    /**
+     * KVM_GET_MSR_INDEX_LIST: the MSRs a snapshot saves (the architectural ones this host's KVM
+     * virtualises and KVM's own, kvmclock's among them).
+     */
+    public int[] msrIndexList() {
+        try (Arena arena = Arena.ofConfined()) {
+            int max = 1024;
+            MemorySegment list = arena.allocate(kvm_msr_list.sizeof() + 4L * max, 8);
+            kvm_msr_list.nmsrs(list, max);
+            ioctl(KvmH.KVM_GET_MSR_INDEX_LIST(), list, "KVM_GET_MSR_INDEX_LIST");
+            int n = Math.min(kvm_msr_list.nmsrs(list), max);
+            return list.asSlice(kvm_msr_list.sizeof(), 4L * n).toArray(ValueLayout.JAVA_INT);
+        }
+    }
+
+    /** The size of {@code struct kvm_xsave} for a VM of this KVM (KVM_CAP_XSAVE2: larger with AMX). */
+    public int xsaveSize() {
+        return Math.max(4096, ioctl(KvmH.KVM_CHECK_EXTENSION(), KvmH.KVM_CAP_XSAVE2(), "KVM_CHECK_EXTENSION"));
     }
 
     /** Creates a VM. */

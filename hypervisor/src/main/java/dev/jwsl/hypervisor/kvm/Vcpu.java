@@ -1,6 +1,10 @@
 package dev.jwsl.hypervisor.kvm;
 
 import dev.jwsl.hypervisor.kvm.generated.KvmH;
+import dev.jwsl.hypervisor.kvm.generated.kvm_debugregs;
+import dev.jwsl.hypervisor.kvm.generated.kvm_mp_state;
+import dev.jwsl.hypervisor.kvm.generated.kvm_vcpu_events;
+import dev.jwsl.hypervisor.kvm.generated.kvm_xcrs;
 import dev.jwsl.hypervisor.kvm.generated.kvm_lapic_state;
 import dev.jwsl.hypervisor.kvm.generated.kvm_msr_entry;
 import dev.jwsl.hypervisor.kvm.generated.kvm_msrs;
@@ -13,6 +17,7 @@ import dev.jwsl.hypervisor.sys.SysCallException;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -179,6 +184,92 @@ public final class Vcpu extends Fd {
             }
             return kvm_msr_entry.data(m.asSlice(kvm_msrs.sizeof(), kvm_msr_entry.sizeof()));
         }
+    }
+
+    /**
+     * The whole state for a snapshot. Only between two KVM_RUNs, the last of which returned
+     * {@link VcpuExit.Interrupted}, so that no I/O instruction is half done (KVM API,
+     * KVM_CAP_IMMEDIATE_EXIT), and on this vCPU's thread.
+     *
+     * @param xsaveSize  the size of {@code struct kvm_xsave} on this host ({@link Kvm#xsaveSize()})
+     * @param msrIndices the MSRs to save ({@link Kvm#msrIndexList()}); those KVM will not read are left out
+     */
+    public VcpuState saveState(int xsaveSize, int[] msrIndices) {
+        try (Arena arena = Arena.ofConfined()) {
+            byte[] mp = get(arena, KvmH.KVM_GET_MP_STATE(), kvm_mp_state.sizeof(), "KVM_GET_MP_STATE");
+            byte[] regs = get(arena, KvmH.KVM_GET_REGS(), kvm_regs.sizeof(), "KVM_GET_REGS");
+            byte[] sregs = get(arena, KvmH.KVM_GET_SREGS(), kvm_sregs.sizeof(), "KVM_GET_SREGS");
+            byte[] xsave = get(arena, xsaveSize > 4096 ? KvmH.KVM_GET_XSAVE2() : KvmH.KVM_GET_XSAVE(),
+                    Math.max(xsaveSize, 4096), "KVM_GET_XSAVE");
+            byte[] xcrs = get(arena, KvmH.KVM_GET_XCRS(), kvm_xcrs.sizeof(), "KVM_GET_XCRS");
+            byte[] debug = get(arena, KvmH.KVM_GET_DEBUGREGS(), kvm_debugregs.sizeof(), "KVM_GET_DEBUGREGS");
+            byte[] lapic = get(arena, KvmH.KVM_GET_LAPIC(), kvm_lapic_state.sizeof(), "KVM_GET_LAPIC");
+            List<Msr> msrs = getMsrs(arena, msrIndices);
+            byte[] events = get(arena, KvmH.KVM_GET_VCPU_EVENTS(), kvm_vcpu_events.sizeof(), "KVM_GET_VCPU_EVENTS");
+            return new VcpuState(id, mp, regs, sregs, xsave, xcrs, debug, lapic, msrs, events);
+        }
+    }
+
+    /**
+     * Puts back a state from {@link #saveState}, on a vCPU that has CPUID set and has not run,
+     * in the order KVM needs: MSRs after the LAPIC (the TSC deadline is an offset from the TSC and
+     * lives in the LAPIC), events last (they carry the pending exception and interrupt shadow).
+     *
+     * @return the MSRs KVM refused (each skipped, the rest set)
+     */
+    public List<Msr> restoreState(VcpuState state) {
+        if (state.id() != id) {
+            throw new KvmException(KvmException.Reason.IOCTL, "vCPU " + id + " given the state of vCPU " + state.id());
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            set(arena, KvmH.KVM_SET_MP_STATE(), state.mpState(), kvm_mp_state.sizeof(), "KVM_SET_MP_STATE");
+            set(arena, KvmH.KVM_SET_REGS(), state.regs(), kvm_regs.sizeof(), "KVM_SET_REGS");
+            set(arena, KvmH.KVM_SET_SREGS(), state.sregs(), kvm_sregs.sizeof(), "KVM_SET_SREGS");
+            set(arena, KvmH.KVM_SET_XSAVE(), state.xsave(), state.xsave().length, "KVM_SET_XSAVE");
+            set(arena, KvmH.KVM_SET_XCRS(), state.xcrs(), kvm_xcrs.sizeof(), "KVM_SET_XCRS");
+            set(arena, KvmH.KVM_SET_DEBUGREGS(), state.debugRegs(), kvm_debugregs.sizeof(), "KVM_SET_DEBUGREGS");
+            set(arena, KvmH.KVM_SET_LAPIC(), state.lapic(), kvm_lapic_state.sizeof(), "KVM_SET_LAPIC");
+        }
+        List<Msr> refused = setMsrs(state.msrs());
+        try (Arena arena = Arena.ofConfined()) {
+            set(arena, KvmH.KVM_SET_VCPU_EVENTS(), state.events(), kvm_vcpu_events.sizeof(), "KVM_SET_VCPU_EVENTS");
+        }
+        return refused;
+    }
+
+    private byte[] get(Arena arena, long request, long size, String name) {
+        MemorySegment buf = arena.allocate(size, 8);
+        ioctl(request, buf, name);
+        return buf.toArray(ValueLayout.JAVA_BYTE);
+    }
+
+    private void set(Arena arena, long request, byte[] value, long size, String name) {
+        if (value.length != size) {
+            throw new KvmException(KvmException.Reason.IOCTL, name + ": " + value.length + " bytes, KVM takes " + size);
+        }
+        MemorySegment buf = arena.allocate(size, 8);
+        MemorySegment.copy(value, 0, buf, ValueLayout.JAVA_BYTE, 0, value.length);
+        ioctl(request, buf, name);
+    }
+
+    /** KVM_GET_MSRS of each index it will read; KVM stops at the first it refuses, which is skipped. */
+    private List<Msr> getMsrs(Arena arena, int[] indices) {
+        List<Msr> out = new ArrayList<>(indices.length);
+        int from = 0;
+        while (from < indices.length) {
+            List<Msr> ask = new ArrayList<>();
+            for (int i = from; i < indices.length; i++) {
+                ask.add(new Msr(indices[i], 0));
+            }
+            MemorySegment m = msrList(arena, ask);
+            int got = ioctl(KvmH.KVM_GET_MSRS(), m, "KVM_GET_MSRS");
+            for (int i = 0; i < got; i++) {
+                MemorySegment e = m.asSlice(kvm_msrs.sizeof() + i * kvm_msr_entry.sizeof(), kvm_msr_entry.sizeof());
+                out.add(new Msr(kvm_msr_entry.index(e), kvm_msr_entry.data(e)));
+            }
+            from += got + 1;
+        }
+        return out;
     }
 
     private static MemorySegment msrList(Arena arena, List<Msr> msrs) {

@@ -5,6 +5,7 @@ import dev.jwsl.hypervisor.sys.SysCallException;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -55,6 +56,48 @@ public final class MmapGuestMemory implements GuestMemory {
         } catch (GuestMemoryException e) {
             unmapAll(maps);
             throw e;
+        }
+        return new MmapGuestMemory(regions, maps);
+    }
+
+    /**
+     * Maps RAM for {@code ranges} from {@code file}, which holds them one after the other (a
+     * snapshot's memory file): {@code MAP_PRIVATE}, so a page is read only when the guest first
+     * touches it and the guest's writes stay in this process.
+     */
+    public static MmapGuestMemory mapFile(Path file, List<long[]> ranges) {
+        List<MemoryRegion> regions = new ArrayList<>();
+        MemorySegment[] maps = new MemorySegment[ranges.size()];
+        int fd;
+        try {
+            fd = LibC.open(file.toString(), LibC.O_RDONLY | LibC.O_CLOEXEC);
+        } catch (SysCallException e) {
+            throw new GuestMemoryException(GuestMemoryException.Reason.MMAP_FAILED, "cannot open " + file + ": " + e.getMessage(), e);
+        }
+        try {
+            long offset = 0;
+            long previousEnd = 0;
+            for (int i = 0; i < ranges.size(); i++) {
+                long base = ranges.get(i)[0];
+                long size = ranges.get(i)[1];
+                if (size <= 0 || (base & 0xfff) != 0 || (size & 0xfff) != 0 || base < previousEnd) {
+                    throw new GuestMemoryException(GuestMemoryException.Reason.BAD_SIZE,
+                            "bad guest RAM range 0x%x+0x%x".formatted(base, size));
+                }
+                maps[i] = LibC.mmap(size, LibC.PROT_READ | LibC.PROT_WRITE, LibC.MAP_PRIVATE | LibC.MAP_NORESERVE, fd, offset,
+                        "guest RAM from " + file);
+                regions.add(new MemoryRegion(base, size, maps[i].address()));
+                offset += size;
+                previousEnd = base + size;
+            }
+        } catch (SysCallException e) {
+            unmapAll(maps);
+            throw new GuestMemoryException(GuestMemoryException.Reason.MMAP_FAILED, "cannot map guest RAM: " + e.getMessage(), e);
+        } catch (GuestMemoryException e) {
+            unmapAll(maps);
+            throw e;
+        } finally {
+            LibC.close(fd); // the mappings keep the file
         }
         return new MmapGuestMemory(regions, maps);
     }

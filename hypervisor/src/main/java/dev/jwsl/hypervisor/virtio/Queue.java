@@ -341,6 +341,38 @@ public final class Queue {
         return !wasValid || ((nextUsed - usedEvent - 1) & 0xffff) < ((nextUsed - old) & 0xffff);
     }
 
+    /**
+     * This queue's state for a snapshot.
+     *
+     * @throws IllegalStateException if a chain is in flight (a snapshot needs quiet devices) or the queue is broken
+     */
+    public QueueState state() {
+        if (!inFlight.isEmpty() || broken) {
+            throw new IllegalStateException(broken ? "a queue is broken" : inFlight.cardinality() + " requests in flight");
+        }
+        return new QueueState(size, ready, descTable, availRing, usedRing, nextAvail, nextUsed, signalledUsed, signalledValid);
+    }
+
+    /**
+     * Takes a {@link #state()} back on a new queue, before the transport validates it. Ring
+     * positions are 16-bit; anything else is refused.
+     */
+    public void restore(QueueState s) {
+        if (s.nextAvail() < 0 || s.nextAvail() > 0xffff || s.nextUsed() < 0 || s.nextUsed() > 0xffff
+                || s.signalledUsed() < 0 || s.signalledUsed() > 0xffff) {
+            throw new QueueException(QueueException.Reason.INVALID_CONFIG, "ring positions out of range: " + s);
+        }
+        size = s.size();
+        ready = s.ready();
+        descTable = s.descTable();
+        availRing = s.availRing();
+        usedRing = s.usedRing();
+        nextAvail = s.nextAvail();
+        nextUsed = s.nextUsed();
+        signalledUsed = s.signalledUsed();
+        signalledValid = s.signalledValid();
+    }
+
     /** The device's next available-ring position (for tests and diagnostics). */
     public int nextAvail() {
         return nextAvail;

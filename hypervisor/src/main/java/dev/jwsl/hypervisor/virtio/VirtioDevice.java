@@ -58,6 +58,13 @@ public interface VirtioDevice {
      */
     void reset();
 
+    /**
+     * The device was activated from a snapshot: the driver's state is as it was, the host side is
+     * new (no connection, session or backend state survived). A device whose driver must learn
+     * that does it here (vsock: a transport reset event).
+     */
+    default void restored() {}
+
     /** Releases host resources when the VM ends. */
     default void close() {}
 }

@@ -75,7 +75,7 @@ final class VcpuRunner {
                 switch (exit) {
                     case VcpuExit.Io io -> machine.ioBus().handle(io.in(), io.port(), io.size(), io.count(), io.data());
                     case VcpuExit.Mmio m -> machine.mmioBus().handle(m.write(), m.address(), m.data());
-                    case VcpuExit.Interrupted ignored -> { }
+                    case VcpuExit.Interrupted ignored -> machine.parkIfPausing(vcpu);
                     case VcpuExit.Hlt ignored ->
                             machine.end(new StopReason.KvmError(vcpu.id(), "HLT exit with an in-kernel irqchip", registers()));
                     case VcpuExit.Shutdown ignored ->

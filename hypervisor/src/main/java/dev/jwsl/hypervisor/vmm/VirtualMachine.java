@@ -4,15 +4,25 @@ import dev.jwsl.hypervisor.devices.IoBus;
 import dev.jwsl.hypervisor.devices.virtio.block.BlockDevice;
 import dev.jwsl.hypervisor.devices.MmioBus;
 import dev.jwsl.hypervisor.devices.legacy.Uart8250;
+import dev.jwsl.hypervisor.devices.virtio.transport.MmioTransport;
 import dev.jwsl.hypervisor.kvm.Kvm;
 import dev.jwsl.hypervisor.kvm.Vcpu;
+import dev.jwsl.hypervisor.kvm.VcpuState;
 import dev.jwsl.hypervisor.kvm.Vm;
 import dev.jwsl.hypervisor.memory.GuestMemory;
+import dev.jwsl.hypervisor.snapshot.SnapshotException;
+import dev.jwsl.hypervisor.snapshot.SnapshotFiles;
+import dev.jwsl.hypervisor.snapshot.VmSnapshot;
 import dev.jwsl.hypervisor.sys.EventFd;
+import dev.jwsl.hypervisor.virtio.TransportState;
+
+import java.nio.file.Path;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
@@ -38,9 +48,30 @@ public final class VirtualMachine implements AutoCloseable {
     private final List<VcpuRunner> runners = new ArrayList<>();
     private final CountDownLatch ready = new CountDownLatch(1);
     private boolean started;
+    private final List<MmioTransport> transports;
+    /** Where and how to write a snapshot once the guest is ready; null: none. */
+    private final SnapshotPlan snapshotPlan;
+    private final boolean restored;
+    private boolean snapshotStarted;
+    /** Guarded by itself: a pause for a snapshot, and the states the parked vCPUs left. */
+    private final Object pause = new Object();
+    private boolean pausing;
+    private final Map<Integer, Object> parked = new TreeMap<>();
+
+    /**
+     * A snapshot to write when the guest says it is ready.
+     *
+     * @param dir        where ({@link SnapshotFiles})
+     * @param key        what it is of ({@link dev.jwsl.hypervisor.snapshot.SnapshotKey})
+     * @param ram        guest RAM's ranges
+     * @param xsaveSize  KVM's {@code struct kvm_xsave} size
+     * @param msrIndices the MSRs to save
+     */
+    record SnapshotPlan(Path dir, String key, List<long[]> ram, int xsaveSize, int[] msrIndices) {}
 
     VirtualMachine(Kvm kvm, Vm vm, GuestMemory memory, List<Vcpu> vcpus, IoBus ioBus, MmioBus mmioBus,
-                   Uart8250 console, List<EventFd> eventFds, List<AutoCloseable> devices, List<BlockDevice> disks) {
+                   Uart8250 console, List<EventFd> eventFds, List<AutoCloseable> devices, List<BlockDevice> disks,
+                   List<MmioTransport> transports, SnapshotPlan snapshotPlan, boolean restored) {
         this.kvm = kvm;
         this.vm = vm;
         this.memory = memory;
@@ -51,6 +82,17 @@ public final class VirtualMachine implements AutoCloseable {
         this.eventFds = eventFds;
         this.devices = devices;
         this.disks = List.copyOf(disks);
+        this.transports = List.copyOf(transports);
+        this.snapshotPlan = snapshotPlan;
+        this.restored = restored;
+        if (restored) {
+            ready.countDown(); // the snapshot was taken when the guest was ready
+        }
+    }
+
+    /** Whether this VM was restored from a snapshot rather than booted. */
+    public boolean restored() {
+        return restored;
     }
 
     /** The block device with virtio serial {@code serial}: the host inserts and ejects media through it. */
@@ -58,8 +100,18 @@ public final class VirtualMachine implements AutoCloseable {
         return disks.stream().filter(d -> d.serial().equals(serial)).findFirst();
     }
 
-    /** Builds a VM from {@code config}; see {@link VmBuilder}. */
+    /**
+     * Builds a VM from {@code config}; see {@link VmBuilder}. With a snapshot directory, a
+     * snapshot of this very configuration there is restored; failing that (missing, stale,
+     * corrupt, refused by KVM) the VM boots, with one log line saying why.
+     */
     public static VirtualMachine create(VmConfig config) {
+        if (config.snapshot() != null && config.snapshot().restore()) {
+            Optional<VirtualMachine> restored = new VmBuilder(config).restore();
+            if (restored.isPresent()) {
+                return restored.get();
+            }
+        }
         return new VmBuilder(config).build();
     }
 
@@ -92,8 +144,167 @@ public final class VirtualMachine implements AutoCloseable {
         return stopReason.isDone();
     }
 
+    /**
+     * Guest init says it is ready. With a snapshot to write, the snapshot is taken first (on a
+     * thread of its own: this runs on the vCPU that wrote the port, which must go back to
+     * KVM_RUN to park), and only then does the host hear the guest is ready, so that no host
+     * connection, share or distro is in the snapshot.
+     */
     void guestReady() {
-        ready.countDown();
+        synchronized (pause) {
+            if (snapshotPlan == null || snapshotStarted) {
+                ready.countDown();
+                return;
+            }
+            snapshotStarted = true;
+        }
+        Thread.ofPlatform().name("vm-snapshot").daemon().start(() -> {
+            try {
+                takeSnapshot(snapshotPlan);
+            } finally {
+                ready.countDown();
+            }
+        });
+    }
+
+    /**
+     * Stops every vCPU at a clean point, waits for the devices to finish what they were doing,
+     * and writes the snapshot; whatever goes wrong, the VM runs on and the failure is one log
+     * line (the next start boots and tries again).
+     */
+    private void takeSnapshot(SnapshotPlan plan) {
+        long t0 = System.nanoTime();
+        try {
+            List<VcpuState> states = pauseAll();
+            if (states == null) {
+                return; // the VM is stopping
+            }
+            for (int attempt = 1; ; attempt++) {
+                List<TransportState> devices = quietDevices();
+                VmSnapshot snapshot = new VmSnapshot(plan.key(), plan.ram(), vm.saveState(), states, console.state(), devices);
+                long stored = SnapshotFiles.write(plan.dir(), snapshot, memory);
+                if (devices.equals(deviceStates())) {
+                    LOG.log(System.Logger.Level.INFO, "snapshot written to {0}: {1} MiB of RAM stored, vCPUs stopped for {2} ms",
+                            plan.dir(), stored >> 20, (System.nanoTime() - t0) / 1_000_000);
+                    return;
+                }
+                if (attempt == 3) {
+                    throw new SnapshotException("a device kept working while the vCPUs were stopped");
+                }
+            }
+        } catch (RuntimeException e) {
+            deleteQuietly(plan.dir());
+            LOG.log(System.Logger.Level.WARNING, "no snapshot written: {0}", e.getMessage());
+        } finally {
+            resumeAll();
+        }
+    }
+
+    private static void deleteQuietly(Path dir) {
+        try {
+            java.nio.file.Files.deleteIfExists(dir.resolve(SnapshotFiles.STATE));
+        } catch (java.io.IOException e) {
+            LOG.log(System.Logger.Level.WARNING, "cannot remove a broken snapshot: {0}", e.getMessage());
+        }
+    }
+
+    /** Device states once no request is in flight (a request the guest made just before the stop ends in milliseconds). */
+    private List<TransportState> quietDevices() {
+        long deadline = System.nanoTime() + 2_000_000_000L;
+        while (true) {
+            try {
+                return deviceStates();
+            } catch (IllegalStateException e) {
+                if (System.nanoTime() > deadline) {
+                    throw new SnapshotException("the devices did not go quiet: " + e.getMessage(), e);
+                }
+                try {
+                    Thread.sleep(5);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw new SnapshotException("interrupted", ie);
+                }
+            }
+        }
+    }
+
+    private List<TransportState> deviceStates() {
+        List<TransportState> states = new ArrayList<>();
+        for (MmioTransport t : transports) {
+            states.add(t.saveState());
+        }
+        return states;
+    }
+
+    /** Parks every vCPU and collects its state; null if the VM stops first. */
+    private List<VcpuState> pauseAll() {
+        synchronized (pause) {
+            pausing = true;
+            parked.clear();
+        }
+        synchronized (runners) {
+            for (VcpuRunner r : runners) {
+                r.kick();
+            }
+        }
+        synchronized (pause) {
+            while (parked.size() < vcpus.size()) {
+                if (stopping()) {
+                    return null;
+                }
+                try {
+                    pause.wait(100);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return null;
+                }
+            }
+            List<VcpuState> states = new ArrayList<>();
+            for (Object o : parked.values()) {
+                if (o instanceof RuntimeException e) {
+                    throw new SnapshotException("KVM would not give a vCPU's state: " + e.getMessage(), e);
+                }
+                states.add((VcpuState) o);
+            }
+            return states;
+        }
+    }
+
+    private void resumeAll() {
+        synchronized (pause) {
+            pausing = false;
+            parked.clear();
+            pause.notifyAll();
+        }
+    }
+
+    /**
+     * Called by a vCPU's thread after KVM_RUN returned because it was kicked: with a pause under
+     * way, the vCPU is between instructions (an I/O exit was completed by that KVM_RUN), so its
+     * state is saved here, on its own thread, and it waits until the pause ends.
+     */
+    void parkIfPausing(Vcpu vcpu) {
+        synchronized (pause) {
+            if (!pausing || parked.containsKey(vcpu.id())) {
+                return;
+            }
+            Object state;
+            try {
+                state = vcpu.saveState(snapshotPlan.xsaveSize(), snapshotPlan.msrIndices());
+            } catch (RuntimeException e) {
+                state = e;
+            }
+            parked.put(vcpu.id(), state);
+            pause.notifyAll();
+            while (pausing && !stopping()) {
+                try {
+                    pause.wait(100);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        }
     }
 
     /** Whether guest init has said its console is ready (see {@link #awaitGuestReady()}). */

@@ -32,14 +32,23 @@ import dev.jwsl.hypervisor.memory.GuestMemory;
 import dev.jwsl.hypervisor.memory.GuestMemoryException;
 import dev.jwsl.hypervisor.memory.MemoryRegion;
 import dev.jwsl.hypervisor.memory.MmapGuestMemory;
+import dev.jwsl.hypervisor.kvm.VcpuState;
+import dev.jwsl.hypervisor.snapshot.SnapshotException;
+import dev.jwsl.hypervisor.snapshot.SnapshotFiles;
+import dev.jwsl.hypervisor.snapshot.SnapshotKey;
+import dev.jwsl.hypervisor.snapshot.VmSnapshot;
 import dev.jwsl.hypervisor.sys.EventFd;
+import dev.jwsl.hypervisor.virtio.QueueException;
 import dev.jwsl.hypervisor.virtio.VirtioDevice;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.net.URISyntaxException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
 
 /**
  * Builds a {@link VirtualMachine} as a linear recipe of {@code attachXxx} steps. Any failure
@@ -64,9 +73,123 @@ final class VmBuilder {
     private Uart8250 console;
     private final List<Vcpu> vcpus = new ArrayList<>();
     private final List<BlockDevice> disks = new ArrayList<>();
+    private final List<MmioTransport> transports = new ArrayList<>();
+    /** The snapshot being restored, when {@link #restore()} builds. */
+    private VmSnapshot restoring;
 
     VmBuilder(VmConfig config) {
         this.config = config;
+    }
+
+    /**
+     * Builds the VM from the snapshot in the configured directory, or says why not (one log line)
+     * and returns empty, having closed all it opened: the caller then boots. Configuration errors
+     * still throw, as a boot would fail the same way.
+     */
+    Optional<VirtualMachine> restore() {
+        long t0 = System.nanoTime();
+        Path dir = config.snapshot().dir();
+        try {
+            checkConfig();
+            openKvm();
+            createVm();
+            SnapshotFiles.Loaded loaded = SnapshotFiles.read(dir, snapshotKey());
+            restoring = loaded.snapshot();
+            if (!sameRanges(restoring.ram(), LinuxBoot.ramRanges(config.memoryBytes()))
+                    || restoring.vcpus().size() != config.cpus()) {
+                throw new SnapshotException("the snapshot's RAM or vCPUs do not match the VM");
+            }
+            memory = MmapGuestMemory.mapFile(loaded.memoryFile(), restoring.ram());
+            built.add(memory);
+            mapMemory();
+            attachLegacyDevices();
+            console.restore(restoring.console());
+            attachVirtioDevices();
+            if (transports.size() != restoring.devices().size()) {
+                throw new SnapshotException("the snapshot has " + restoring.devices().size() + " devices, the VM "
+                        + transports.size());
+            }
+            createVcpus(0);
+            vm.restoreState(restoring.vm());
+            for (int i = 0; i < transports.size(); i++) {
+                transports.get(i).restoreState(restoring.devices().get(i));
+            }
+            machine = new VirtualMachine(kvm, vm, memory, vcpus, ioBus, mmioBus, console, eventFds, devices, disks,
+                    transports, null, true);
+            LOG.log(System.Logger.Level.INFO, "restored the VM from {0} in {1} ms", dir, (System.nanoTime() - t0) / 1_000_000);
+            return Optional.of(machine);
+        } catch (SnapshotException e) {
+            closeAll();
+            LOG.log(System.Logger.Level.INFO, "booting: {0}", e.getMessage());
+            return Optional.empty();
+        } catch (KvmException | GuestMemoryException | QueueException | IllegalStateException | IllegalArgumentException e) {
+            closeAll();
+            LOG.log(System.Logger.Level.WARNING, "booting: the snapshot in {0} could not be restored: {1}", dir, e.getMessage());
+            return Optional.empty();
+        } catch (RuntimeException e) {
+            closeAll();
+            throw e;
+        }
+    }
+
+    private static boolean sameRanges(List<long[]> a, List<long[]> b) {
+        if (a.size() != b.size()) {
+            return false;
+        }
+        for (int i = 0; i < a.size(); i++) {
+            if (a.get(i)[0] != b.get(i)[0] || a.get(i)[1] != b.get(i)[1]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * What the guest's state depends on: the files it booted from, what the VM gives it, the
+     * CPU KVM describes, and jwsl's own code. Host-side paths that the guest never sees (the
+     * vsock socket, a share's host directory) are left out; a disk image is in by identity, so a
+     * disk written since the snapshot makes a new key.
+     */
+    private String snapshotKey() {
+        SnapshotKey k = new SnapshotKey()
+                .addFile("kernel", config.kernel())
+                .addFile("initrd", config.initrd())
+                .add("cmdline", config.cmdline())
+                .add("memory", config.memoryBytes())
+                .add("cpus", config.cpus())
+                .add("vsock", config.vsock() == null ? "none" : "cid " + config.vsock().guestCid())
+                .add("network", config.network() == null ? "none" : config.network().kernelParam() + " " + config.network());
+        for (VmConfig.Disk d : config.disks()) {
+            k.add("disk", d.serial() + (d.readOnly() ? " ro" : " rw")).addFile("image", d.image());
+        }
+        for (VmConfig.FileShare share : config.shares()) {
+            k.add("share", share.tag());
+        }
+        for (var e : kvm.supportedCpuid().entries()) {
+            k.add("cpuid", "%x.%x %x %x %x %x %x".formatted(e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx));
+        }
+        k.add("xsave", kvm.xsaveSize());
+        addCode(k);
+        return k.key();
+    }
+
+    /** jwsl's code: the jar (or class directory) this class came from. */
+    private static void addCode(SnapshotKey k) {
+        Path code;
+        try {
+            code = Path.of(VmBuilder.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        } catch (URISyntaxException | RuntimeException e) {
+            throw new SnapshotException("cannot tell which jwsl this is: " + e.getMessage(), e);
+        }
+        if (!Files.isDirectory(code)) {
+            k.addFile("jwsl", code);
+            return;
+        }
+        try (Stream<Path> classes = Files.walk(code)) {
+            classes.filter(p -> p.toString().endsWith(".class")).sorted().forEach(p -> k.addFile("class", p));
+        } catch (IOException e) {
+            throw new SnapshotException("cannot list jwsl's classes: " + e.getMessage(), e);
+        }
     }
 
     VirtualMachine build() {
@@ -79,7 +202,8 @@ final class VmBuilder {
             attachVirtioDevices();
             long entry = loadKernel();
             createVcpus(entry);
-            machine = new VirtualMachine(kvm, vm, memory, vcpus, ioBus, mmioBus, console, eventFds, devices, disks);
+            machine = new VirtualMachine(kvm, vm, memory, vcpus, ioBus, mmioBus, console, eventFds, devices, disks,
+                    transports, snapshotPlan(), false);
             return machine;
         } catch (KvmException e) {
             closeAll();
@@ -93,6 +217,20 @@ final class VmBuilder {
         } catch (RuntimeException e) {
             closeAll();
             throw e;
+        }
+    }
+
+    /** The snapshot to write once the guest is ready, or null; a key that cannot be made means none (one log line). */
+    private VirtualMachine.SnapshotPlan snapshotPlan() {
+        if (config.snapshot() == null) {
+            return null;
+        }
+        try {
+            return new VirtualMachine.SnapshotPlan(config.snapshot().dir(), snapshotKey(),
+                    LinuxBoot.ramRanges(config.memoryBytes()), kvm.xsaveSize(), kvm.msrIndexList());
+        } catch (SnapshotException | KvmException e) {
+            LOG.log(System.Logger.Level.WARNING, "no snapshot will be written: {0}", e.getMessage());
+            return null;
         }
     }
 
@@ -149,6 +287,10 @@ final class VmBuilder {
     private void attachMemory() {
         memory = MmapGuestMemory.create(LinuxBoot.ramRanges(config.memoryBytes()));
         built.add(memory);
+        mapMemory();
+    }
+
+    private void mapMemory() {
         int slot = 0;
         for (MemoryRegion r : memory.regions()) {
             vm.setUserMemoryRegion(slot++, r.guestBase(), r.size(), r.hostAddress());
@@ -244,6 +386,7 @@ final class VmBuilder {
         MmioTransport transport = new MmioTransport(device, memory, irqFd::signal);
         built.add(transport);
         devices.add(transport);
+        transports.add(transport);
         transport.attachIoeventfds(vm::registerIoeventfd, base, name);
         mmioBus.register(base, Layout.VIRTIO_MMIO_SIZE, transport);
         deviceParams.add("virtio_mmio.device=4K@0x%x:%d".formatted(base, irq));
@@ -263,6 +406,14 @@ final class VmBuilder {
                 // N.B. not fatal: these are what firmware would leave, and an emulating KVM (PVM)
                 // may not implement all of them
                 LOG.log(System.Logger.Level.WARNING, "KVM refused boot MSRs: {0}", refused);
+            }
+            if (restoring != null) {
+                VcpuState state = restoring.vcpus().get(id);
+                List<Msr> notRestored = vcpu.restoreState(state);
+                if (!notRestored.isEmpty()) {
+                    LOG.log(System.Logger.Level.WARNING, "KVM refused restored MSRs of vCPU {0}: {1}", id, notRestored);
+                }
+                continue;
             }
             BootCpu.setupLapic(vcpu);
             if (id == 0) {

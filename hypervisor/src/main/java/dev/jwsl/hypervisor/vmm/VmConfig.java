@@ -17,10 +17,11 @@ import java.nio.file.Path;
  * @param disks        virtio-blk devices, in order
  * @param shares       virtio-9p devices, host directories served by jwsl's 9P server
  * @param network      a virtio-net device on the user-mode network, or null for none
+ * @param snapshot     restore from and write a snapshot, or null for a plain boot
  */
 public record VmConfig(Path kernel, Path initrd, String cmdline, long memoryBytes, int cpus, OutputStream consoleOut,
                        Vsock vsock, java.util.List<Disk> disks, java.util.List<FileShare> shares,
-                       dev.jwsl.hypervisor.net.NetConfig network) {
+                       dev.jwsl.hypervisor.net.NetConfig network, Snapshot snapshot) {
     /** Smallest RAM jwsl will boot a kernel in. */
     public static final long MIN_MEMORY = 32L << 20;
     /** Most vCPUs: KVM's usual limit is far higher, the MP table's is {@link dev.jwsl.hypervisor.boot.MpTable#MAX_CPUS}. */
@@ -28,7 +29,7 @@ public record VmConfig(Path kernel, Path initrd, String cmdline, long memoryByte
 
     /** A VM without vsock. */
     public VmConfig(Path kernel, Path initrd, String cmdline, long memoryBytes, int cpus, OutputStream consoleOut) {
-        this(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, null, java.util.List.of(), java.util.List.of(), null);
+        this(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, null, java.util.List.of(), java.util.List.of(), null, null);
     }
 
     public VmConfig {
@@ -38,23 +39,39 @@ public record VmConfig(Path kernel, Path initrd, String cmdline, long memoryByte
 
     /** This configuration with a vsock device. */
     public VmConfig withVsock(Vsock vsock) {
-        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares, network);
+        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares, network, snapshot);
     }
 
     /** This configuration with these block devices. */
     public VmConfig withDisks(java.util.List<Disk> disks) {
-        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares, network);
+        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares, network, snapshot);
     }
 
     /** This configuration with these 9P shares. */
     public VmConfig withShares(java.util.List<FileShare> shares) {
-        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares, network);
+        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares, network, snapshot);
     }
 
     /** This configuration with a network device (null: none). */
     public VmConfig withNetwork(dev.jwsl.hypervisor.net.NetConfig network) {
-        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares, network);
+        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares, network, snapshot);
     }
+
+    /** This configuration with a snapshot (null: none). */
+    public VmConfig withSnapshot(Snapshot snapshot) {
+        return new VmConfig(kernel, initrd, cmdline, memoryBytes, cpus, consoleOut, vsock, disks, shares, network, snapshot);
+    }
+
+    /**
+     * Instant start (issue 19): a VM with a snapshot directory is restored from the snapshot there
+     * if one was taken of the same kernel, initramfs, disks, command line, resources, devices, host
+     * CPU and jwsl; otherwise it boots, and when guest init says it is ready (before the host
+     * hears so), its state and RAM are written there for the next start.
+     *
+     * @param dir     the snapshot's directory
+     * @param restore false: never restore, always boot and write a fresh snapshot
+     */
+    public record Snapshot(Path dir, boolean restore) {}
 
     /**
      * A virtio-9p device: the guest mounts it with {@code mount -t 9p -o trans=virtio TAG DIR}.

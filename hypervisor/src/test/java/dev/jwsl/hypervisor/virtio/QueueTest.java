@@ -342,4 +342,46 @@ class QueueTest {
         assertEquals(QueueException.Reason.USED_INDEX_OUT_OF_RANGE, e.reason());
         assertEquals(1, driver.usedIdx(), "returned once");
     }
+
+    @Test
+    void aSnapshotOfTheRingPositionsCarriesOnInANewQueue() {
+        Queue q = queue(VirtioFeatures.bit(VirtioFeatures.RING_F_EVENT_IDX));
+        for (int i = 0; i < 3; i++) {
+            driver.add(Seg.writable(4));
+            q.addUsed(q.pop().orElseThrow().head(), 4);
+            q.needsNotification();
+        }
+        driver.add(Seg.readable(bytes("after")));
+        QueueState state = q.state();
+        assertEquals(3, state.nextAvail());
+        Queue restored = new Queue(memory, 16);
+        restored.restore(state);
+        restored.setFeatures(VirtioFeatures.bit(VirtioFeatures.RING_F_EVENT_IDX));
+        restored.validate();
+        assertEquals(state, restored.state());
+        DescriptorChain chain = restored.pop().orElseThrow();
+        assertArrayEquals(bytes("after"), chain.readAll(100));
+        restored.addUsed(chain.head(), 0);
+        for (int i = 0; i < 3; i++) {
+            driver.nextUsed().orElseThrow();
+        }
+        assertEquals(new MockQueue.Used(chain.head(), 0), driver.nextUsed().orElseThrow());
+    }
+
+    @Test
+    void noSnapshotWhileAChainIsInFlight() {
+        Queue q = queue(0);
+        driver.add(Seg.writable(4));
+        DescriptorChain chain = q.pop().orElseThrow();
+        assertThrows(IllegalStateException.class, q::state);
+        q.addUsed(chain.head(), 0);
+        assertEquals(1, q.state().nextUsed());
+    }
+
+    @Test
+    void restoredRingPositionsAreSixteenBit() {
+        Queue q = new Queue(memory, 16);
+        assertThrows(QueueException.class, () -> q.restore(new QueueState(16, true, 0, 0, 0, 0x10000, 0, 0, false)));
+        assertThrows(QueueException.class, () -> q.restore(new QueueState(16, true, 0, 0, 0, 0, -1, 0, false)));
+    }
 }

@@ -37,6 +37,8 @@ class GuestCommandTest {
         assertEquals(InitPort.PORT, Integer.decode(define(h, "JWSL_INIT_PORT")));
         assertEquals(InitPort.EXIT, Integer.decode(define(h, "JWSL_INIT_PORT_EXIT")));
         assertEquals(InitPort.READY, Integer.decode(define(h, "JWSL_INIT_PORT_READY")));
+        assertEquals(InitPort.HOST_DATA, Integer.decode(define(h, "JWSL_INIT_PORT_HOST_DATA")));
+        assertEquals(InitPort.HOST_DATA_SIZE, Integer.decode(define(h, "JWSL_HOST_DATA_SIZE")));
     }
 
     private static String define(String header, String name) {

@@ -68,6 +68,14 @@ public final class JwslVmm implements Callable<Integer> {
             + "listeners at the host's 127.0.0.1 and ::1, relayed over vsock (the guest must run '/init jwsl-ports')")
     boolean forwardPorts;
 
+    @Option(names = "--snapshot", paramLabel = "DIR", description = "boot, and when init is ready write a snapshot "
+            + "of the VM to DIR (replacing one there)")
+    Path snapshotDir;
+
+    @Option(names = "--restore", paramLabel = "DIR", description = "start from the snapshot in DIR if it was taken of "
+            + "this kernel, initramfs, command line (CMD included), resources and jwsl; otherwise boot and write one there")
+    Path restoreDir;
+
     @Option(names = "--print-cmdline", description = "print the kernel command line and exit", hidden = true)
     boolean printCmdline;
 
@@ -123,6 +131,12 @@ public final class JwslVmm implements Callable<Integer> {
         }
         VmConfig config = new VmConfig(kernel, initramfs, cmdline, memoryBytes, cpus, console).withDisks(blk).withShares(p9)
                 .withNetwork(net ? new NetConfig() : null);
+        if (snapshotDir != null && restoreDir != null) {
+            throw new CommandLine.ParameterException(new CommandLine(this), "--snapshot and --restore exclude each other");
+        }
+        if (snapshotDir != null || restoreDir != null) {
+            config = config.withSnapshot(new VmConfig.Snapshot(restoreDir != null ? restoreDir : snapshotDir, restoreDir != null));
+        }
         Path vsockDir = null;
         try {
             if (forwardPorts) {

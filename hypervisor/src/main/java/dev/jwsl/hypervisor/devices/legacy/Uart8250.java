@@ -48,6 +48,47 @@ public final class Uart8250 implements PortIoDevice {
         this.raiseIrq = raiseIrq;
     }
 
+    /** The registers and receive FIFO, for a snapshot. */
+    public record State(int ier, int lcr, int mcr, int scr, int fcr, int dll, int dlm, boolean thrEmptyPending,
+                        boolean irqPending, byte[] rx) {}
+
+    /** This UART's state for a snapshot. */
+    public synchronized State state() {
+        byte[] fifo = new byte[rx.size()];
+        int i = 0;
+        for (byte b : rx) {
+            fifo[i++] = b;
+        }
+        return new State(ier, lcr, mcr, scr, fcr, dll, dlm, thrEmptyPending, irqPending, fifo);
+    }
+
+    /** Takes a {@link #state()} back, before the guest runs; registers are bytes, the FIFO at most {@value #FIFO_SIZE}. */
+    public synchronized void restore(State s) {
+        int[] regs = {s.ier(), s.lcr(), s.mcr(), s.scr(), s.fcr(), s.dll(), s.dlm()};
+        for (int r : regs) {
+            if (r < 0 || r > 0xff) {
+                throw new IllegalArgumentException("UART register value " + r);
+            }
+        }
+        if (s.rx().length > FIFO_SIZE) {
+            throw new IllegalArgumentException("UART FIFO of " + s.rx().length + " bytes");
+        }
+        ier = s.ier();
+        lcr = s.lcr();
+        mcr = s.mcr();
+        scr = s.scr();
+        fcr = s.fcr();
+        dll = s.dll();
+        dlm = s.dlm();
+        thrEmptyPending = s.thrEmptyPending();
+        irqPending = s.irqPending();
+        rx.clear();
+        for (byte b : s.rx()) {
+            rx.add(b);
+        }
+        notifyAll();
+    }
+
     @Override
     public synchronized int read(int offset, int size) {
         boolean dlab = (lcr & LCR_DLAB) != 0;

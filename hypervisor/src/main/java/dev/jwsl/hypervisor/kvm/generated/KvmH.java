@@ -23,6 +23,33 @@ public class KvmH extends KvmH$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
+    private static final int KVM_IRQCHIP_PIC_MASTER = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_IRQCHIP_PIC_MASTER 0
+     * }
+     */
+    public static int KVM_IRQCHIP_PIC_MASTER() {
+        return KVM_IRQCHIP_PIC_MASTER;
+    }
+    private static final int KVM_IRQCHIP_PIC_SLAVE = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_IRQCHIP_PIC_SLAVE 1
+     * }
+     */
+    public static int KVM_IRQCHIP_PIC_SLAVE() {
+        return KVM_IRQCHIP_PIC_SLAVE;
+    }
+    private static final int KVM_IRQCHIP_IOAPIC = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_IRQCHIP_IOAPIC 2
+     * }
+     */
+    public static int KVM_IRQCHIP_IOAPIC() {
+        return KVM_IRQCHIP_IOAPIC;
+    }
     private static final int KVM_API_VERSION = (int)12L;
     /**
      * {@snippet lang=c :
@@ -203,6 +230,69 @@ public class KvmH extends KvmH$shared {
     public static int KVM_CAP_SET_IDENTITY_MAP_ADDR() {
         return KVM_CAP_SET_IDENTITY_MAP_ADDR;
     }
+    private static final int KVM_CAP_ADJUST_CLOCK = (int)39L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CAP_ADJUST_CLOCK 39
+     * }
+     */
+    public static int KVM_CAP_ADJUST_CLOCK() {
+        return KVM_CAP_ADJUST_CLOCK;
+    }
+    private static final int KVM_CAP_VCPU_EVENTS = (int)41L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CAP_VCPU_EVENTS 41
+     * }
+     */
+    public static int KVM_CAP_VCPU_EVENTS() {
+        return KVM_CAP_VCPU_EVENTS;
+    }
+    private static final int KVM_CAP_DEBUGREGS = (int)50L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CAP_DEBUGREGS 50
+     * }
+     */
+    public static int KVM_CAP_DEBUGREGS() {
+        return KVM_CAP_DEBUGREGS;
+    }
+    private static final int KVM_CAP_XSAVE = (int)55L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CAP_XSAVE 55
+     * }
+     */
+    public static int KVM_CAP_XSAVE() {
+        return KVM_CAP_XSAVE;
+    }
+    private static final int KVM_CAP_XCRS = (int)56L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CAP_XCRS 56
+     * }
+     */
+    public static int KVM_CAP_XCRS() {
+        return KVM_CAP_XCRS;
+    }
+    private static final int KVM_CAP_TSC_CONTROL = (int)60L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CAP_TSC_CONTROL 60
+     * }
+     */
+    public static int KVM_CAP_TSC_CONTROL() {
+        return KVM_CAP_TSC_CONTROL;
+    }
+    private static final int KVM_CAP_GET_TSC_KHZ = (int)61L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CAP_GET_TSC_KHZ 61
+     * }
+     */
+    public static int KVM_CAP_GET_TSC_KHZ() {
+        return KVM_CAP_GET_TSC_KHZ;
+    }
     private static final int KVM_CAP_MAX_VCPUS = (int)66L;
     /**
      * {@snippet lang=c :
@@ -221,6 +311,15 @@ public class KvmH extends KvmH$shared {
     public static int KVM_CAP_TSC_DEADLINE_TIMER() {
         return KVM_CAP_TSC_DEADLINE_TIMER;
     }
+    private static final int KVM_CAP_KVMCLOCK_CTRL = (int)76L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CAP_KVMCLOCK_CTRL 76
+     * }
+     */
+    public static int KVM_CAP_KVMCLOCK_CTRL() {
+        return KVM_CAP_KVMCLOCK_CTRL;
+    }
     private static final int KVM_CAP_IMMEDIATE_EXIT = (int)136L;
     /**
      * {@snippet lang=c :
@@ -230,6 +329,15 @@ public class KvmH extends KvmH$shared {
     public static int KVM_CAP_IMMEDIATE_EXIT() {
         return KVM_CAP_IMMEDIATE_EXIT;
     }
+    private static final int KVM_CAP_XSAVE2 = (int)208L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CAP_XSAVE2 208
+     * }
+     */
+    public static int KVM_CAP_XSAVE2() {
+        return KVM_CAP_XSAVE2;
+    }
     private static final int KVM_CAP_PMU_CAPABILITY = (int)212L;
     /**
      * {@snippet lang=c :
@@ -238,6 +346,15 @@ public class KvmH extends KvmH$shared {
      */
     public static int KVM_CAP_PMU_CAPABILITY() {
         return KVM_CAP_PMU_CAPABILITY;
+    }
+    private static final int KVM_CLOCK_TSC_STABLE = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CLOCK_TSC_STABLE 2
+     * }
+     */
+    public static int KVM_CLOCK_TSC_STABLE() {
+        return KVM_CLOCK_TSC_STABLE;
     }
     private static final int KVM_IOEVENTFD_FLAG_DATAMATCH = (int)1L;
     /**
@@ -265,6 +382,15 @@ public class KvmH extends KvmH$shared {
      */
     public static int KVM_CREATE_VM() {
         return KVM_CREATE_VM;
+    }
+    private static final long KVM_GET_MSR_INDEX_LIST = 3221532162L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_GET_MSR_INDEX_LIST 3221532162
+     * }
+     */
+    public static long KVM_GET_MSR_INDEX_LIST() {
+        return KVM_GET_MSR_INDEX_LIST;
     }
     private static final int KVM_CHECK_EXTENSION = (int)44547L;
     /**
@@ -347,6 +473,24 @@ public class KvmH extends KvmH$shared {
     public static long KVM_IRQ_LINE() {
         return KVM_IRQ_LINE;
     }
+    private static final long KVM_GET_IRQCHIP = 3255348834L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_GET_IRQCHIP 3255348834
+     * }
+     */
+    public static long KVM_GET_IRQCHIP() {
+        return KVM_GET_IRQCHIP;
+    }
+    private static final long KVM_SET_IRQCHIP = 2181607011L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_SET_IRQCHIP 2181607011
+     * }
+     */
+    public static long KVM_SET_IRQCHIP() {
+        return KVM_SET_IRQCHIP;
+    }
     private static final long KVM_IRQFD = 1075883638L;
     /**
      * {@snippet lang=c :
@@ -373,6 +517,60 @@ public class KvmH extends KvmH$shared {
      */
     public static long KVM_IOEVENTFD() {
         return KVM_IOEVENTFD;
+    }
+    private static final long KVM_SET_CLOCK = 1076932219L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_SET_CLOCK 1076932219
+     * }
+     */
+    public static long KVM_SET_CLOCK() {
+        return KVM_SET_CLOCK;
+    }
+    private static final long KVM_GET_CLOCK = 2150674044L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_GET_CLOCK 2150674044
+     * }
+     */
+    public static long KVM_GET_CLOCK() {
+        return KVM_GET_CLOCK;
+    }
+    private static final long KVM_GET_PIT2 = 2154868383L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_GET_PIT2 2154868383
+     * }
+     */
+    public static long KVM_GET_PIT2() {
+        return KVM_GET_PIT2;
+    }
+    private static final long KVM_SET_PIT2 = 1081126560L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_SET_PIT2 1081126560
+     * }
+     */
+    public static long KVM_SET_PIT2() {
+        return KVM_SET_PIT2;
+    }
+    private static final int KVM_SET_TSC_KHZ = (int)44706L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_SET_TSC_KHZ 44706
+     * }
+     */
+    public static int KVM_SET_TSC_KHZ() {
+        return KVM_SET_TSC_KHZ;
+    }
+    private static final int KVM_GET_TSC_KHZ = (int)44707L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_GET_TSC_KHZ 44707
+     * }
+     */
+    public static int KVM_GET_TSC_KHZ() {
+        return KVM_GET_TSC_KHZ;
     }
     private static final int KVM_RUN = (int)44672L;
     /**
@@ -464,6 +662,60 @@ public class KvmH extends KvmH$shared {
     public static long KVM_SET_CPUID2() {
         return KVM_SET_CPUID2;
     }
+    private static final long KVM_GET_MP_STATE = 2147790488L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_GET_MP_STATE 2147790488
+     * }
+     */
+    public static long KVM_GET_MP_STATE() {
+        return KVM_GET_MP_STATE;
+    }
+    private static final long KVM_SET_MP_STATE = 1074048665L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_SET_MP_STATE 1074048665
+     * }
+     */
+    public static long KVM_SET_MP_STATE() {
+        return KVM_SET_MP_STATE;
+    }
+    private static final long KVM_GET_VCPU_EVENTS = 2151722655L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_GET_VCPU_EVENTS 2151722655
+     * }
+     */
+    public static long KVM_GET_VCPU_EVENTS() {
+        return KVM_GET_VCPU_EVENTS;
+    }
+    private static final long KVM_SET_VCPU_EVENTS = 1077980832L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_SET_VCPU_EVENTS 1077980832
+     * }
+     */
+    public static long KVM_SET_VCPU_EVENTS() {
+        return KVM_SET_VCPU_EVENTS;
+    }
+    private static final long KVM_GET_DEBUGREGS = 2155916961L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_GET_DEBUGREGS 2155916961
+     * }
+     */
+    public static long KVM_GET_DEBUGREGS() {
+        return KVM_GET_DEBUGREGS;
+    }
+    private static final long KVM_SET_DEBUGREGS = 1082175138L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_SET_DEBUGREGS 1082175138
+     * }
+     */
+    public static long KVM_SET_DEBUGREGS() {
+        return KVM_SET_DEBUGREGS;
+    }
     private static final long KVM_ENABLE_CAP = 1080602275L;
     /**
      * {@snippet lang=c :
@@ -473,6 +725,51 @@ public class KvmH extends KvmH$shared {
     public static long KVM_ENABLE_CAP() {
         return KVM_ENABLE_CAP;
     }
+    private static final long KVM_GET_XSAVE = 2415963812L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_GET_XSAVE 2415963812
+     * }
+     */
+    public static long KVM_GET_XSAVE() {
+        return KVM_GET_XSAVE;
+    }
+    private static final long KVM_SET_XSAVE = 1342221989L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_SET_XSAVE 1342221989
+     * }
+     */
+    public static long KVM_SET_XSAVE() {
+        return KVM_SET_XSAVE;
+    }
+    private static final long KVM_GET_XCRS = 2173218470L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_GET_XCRS 2173218470
+     * }
+     */
+    public static long KVM_GET_XCRS() {
+        return KVM_GET_XCRS;
+    }
+    private static final long KVM_SET_XCRS = 1099476647L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_SET_XCRS 1099476647
+     * }
+     */
+    public static long KVM_SET_XCRS() {
+        return KVM_SET_XCRS;
+    }
+    private static final int KVM_KVMCLOCK_CTRL = (int)44717L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_KVMCLOCK_CTRL 44717
+     * }
+     */
+    public static int KVM_KVMCLOCK_CTRL() {
+        return KVM_KVMCLOCK_CTRL;
+    }
     private static final int KVM_PMU_CAP_DISABLE = (int)1L;
     /**
      * {@snippet lang=c :
@@ -481,6 +778,15 @@ public class KvmH extends KvmH$shared {
      */
     public static int KVM_PMU_CAP_DISABLE() {
         return KVM_PMU_CAP_DISABLE;
+    }
+    private static final long KVM_GET_XSAVE2 = 2415963855L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_GET_XSAVE2 2415963855
+     * }
+     */
+    public static long KVM_GET_XSAVE2() {
+        return KVM_GET_XSAVE2;
     }
 }
 

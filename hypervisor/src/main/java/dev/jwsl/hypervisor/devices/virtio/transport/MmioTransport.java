@@ -5,6 +5,8 @@ import dev.jwsl.hypervisor.memory.GuestMemory;
 import dev.jwsl.hypervisor.sys.EventFd;
 import dev.jwsl.hypervisor.virtio.GuestWarnings;
 import dev.jwsl.hypervisor.virtio.Queue;
+import dev.jwsl.hypervisor.virtio.QueueState;
+import dev.jwsl.hypervisor.virtio.TransportState;
 import dev.jwsl.hypervisor.virtio.VirtioDevice;
 import dev.jwsl.hypervisor.virtio.VirtioFeatures;
 import dev.jwsl.hypervisor.virtio.VirtioInterrupt;
@@ -342,6 +344,71 @@ public final class MmioTransport implements MmioDevice, AutoCloseable {
             Queue old = queues.get(i);
             old.retire();
             queues.set(i, new Queue(memory, old.maxSize()));
+        }
+    }
+
+    /**
+     * The registers and queues for a snapshot, with the vCPUs stopped.
+     *
+     * @throws IllegalStateException if the device needs a reset or a request is in flight
+     */
+    public synchronized TransportState saveState() {
+        if (needsReset) {
+            throw new IllegalStateException("virtio device " + device.deviceType() + " needs a reset");
+        }
+        List<QueueState> qs = new ArrayList<>();
+        for (Queue q : queues) {
+            try {
+                qs.add(q.state());
+            } catch (IllegalStateException e) {
+                throw new IllegalStateException("virtio device " + device.deviceType() + ": " + e.getMessage(), e);
+            }
+        }
+        return new TransportState(device.deviceType(), status, driverFeatures, interruptStatus.get(), configGeneration, qs);
+    }
+
+    /**
+     * Puts a {@link #saveState()} back on a new transport before any vCPU runs: the features
+     * the driver accepted, the queues it set up and, if it had set DRIVER_OK, an activated
+     * device, which is then told it was {@link VirtioDevice#restored() restored} and looks at
+     * every queue once, for buffers the driver published just before the snapshot.
+     *
+     * @throws IllegalStateException if the state does not fit this device or the device refuses it
+     */
+    public synchronized void restoreState(TransportState state) {
+        if (activated || status != 0) {
+            throw new IllegalStateException("restore onto a device already in use");
+        }
+        if (state.deviceType() != device.deviceType() || state.queues().size() != queues.size()
+                || (state.status() & ~DRIVER_BITS) != 0 || (state.status() & FAILED) != 0) {
+            throw new IllegalStateException("snapshot of virtio device " + state.deviceType() + " status 0x"
+                    + Integer.toHexString(state.status()) + " does not fit device " + device.deviceType());
+        }
+        driverFeatures = state.driverFeatures();
+        for (int i = 0; i < queues.size(); i++) {
+            queues.get(i).restore(state.queues().get(i));
+        }
+        if ((state.status() & FEATURES_OK) != 0) {
+            if (!featuresAcceptable()) {
+                throw new IllegalStateException("virtio device " + device.deviceType() + " refused its restored features");
+            }
+        }
+        status = state.status() & ~DRIVER_OK;
+        if ((state.status() & DRIVER_OK) != 0) {
+            if (!activate()) {
+                throw new IllegalStateException("virtio device " + device.deviceType() + " refused its restored queues");
+            }
+            status |= DRIVER_OK;
+        }
+        interruptStatus.set(state.interruptStatus());
+        configGeneration = state.configGeneration();
+        if (activated) {
+            guarded(device::restored);
+            for (int q = 0; q < queues.size(); q++) {
+                if (queues.get(q).ready()) {
+                    notifyQueue(q);
+                }
+            }
         }
     }
 

@@ -7,6 +7,7 @@ import dev.jwsl.hypervisor.testutil.MockQueue.Seg;
 import dev.jwsl.hypervisor.virtio.Descriptor;
 import dev.jwsl.hypervisor.virtio.DescriptorChain;
 import dev.jwsl.hypervisor.virtio.Queue;
+import dev.jwsl.hypervisor.virtio.TransportState;
 import dev.jwsl.hypervisor.virtio.VirtioDevice;
 import dev.jwsl.hypervisor.virtio.VirtioFeatures;
 import dev.jwsl.hypervisor.virtio.VirtioInterrupt;
@@ -25,6 +26,7 @@ import static dev.jwsl.hypervisor.devices.virtio.transport.MmioTransport.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class MmioTransportTest {
@@ -41,6 +43,7 @@ class MmioTransportTest {
         VirtioInterrupt interrupt;
         int resets;
         int activations;
+        int restorations;
         /** Held from activate to reset, as a session or a socket would be. */
         boolean holding;
         Throwable failure;
@@ -91,6 +94,11 @@ class MmioTransportTest {
             if (q.needsNotification()) {
                 interrupt.signalUsed(queue);
             }
+        }
+
+        @Override
+        public void restored() {
+            restorations++;
         }
 
         @Override
@@ -443,5 +451,49 @@ class MmioTransportTest {
         write(STATUS, RUNNING);
         assertFalse(t.activated());
         assertEquals(DEVICE_NEEDS_RESET, read(STATUS) & DEVICE_NEEDS_RESET);
+    }
+
+    @Test
+    void aSnapshotRestoresOntoANewTransportAndServesWhatTheDriverPublishedBeforeIt() {
+        negotiate(VirtioFeatures.bit(VirtioFeatures.F_VERSION_1) | VirtioFeatures.bit(VirtioFeatures.RING_F_EVENT_IDX));
+        MockQueue mock = new MockQueue(memory, 16);
+        setUpQueue(0, mock, 16);
+        write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+        mock.add(Seg.readable(new byte[5]));
+        write(QUEUE_NOTIFY, 0);
+        assertEquals(new MockQueue.Used(0, 5), mock.nextUsed().orElseThrow());
+        mock.add(Seg.readable(new byte[7])); // published, its notification not yet seen when the vCPUs stop
+        TransportState state = t.saveState();
+
+        FakeDevice fresh = new FakeDevice();
+        AtomicInteger freshIrqs = new AtomicInteger();
+        MmioTransport restored = new MmioTransport(fresh, memory, freshIrqs::incrementAndGet);
+        restored.restoreState(state);
+        assertTrue(restored.activated());
+        assertEquals(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK, restored.status());
+        assertEquals(state.driverFeatures(), fresh.acked);
+        assertEquals(1, fresh.activations);
+        assertEquals(1, fresh.restorations);
+        assertEquals(List.of(0), fresh.notified, "every ready queue is looked at once");
+        assertEquals(new MockQueue.Used(1, 7), mock.nextUsed().orElseThrow());
+        restored.close();
+    }
+
+    @Test
+    void aSnapshotDoesNotRestoreOntoAnotherKindOfDeviceOrATransportInUse() {
+        negotiate(VirtioFeatures.bit(VirtioFeatures.F_VERSION_1));
+        TransportState state = t.saveState();
+        TransportState other = new TransportState(43, state.status(), state.driverFeatures(), 0, 0, state.queues());
+        MmioTransport fresh = new MmioTransport(new FakeDevice(), memory, () -> { });
+        assertThrows(IllegalStateException.class, () -> fresh.restoreState(other));
+        assertThrows(IllegalStateException.class, () -> t.restoreState(state));
+        fresh.close();
+    }
+
+    @Test
+    void aDeviceThatNeedsAResetIsNotSnapshotted() {
+        negotiate(VirtioFeatures.bit(VirtioFeatures.F_VERSION_1));
+        write(STATUS, ACKNOWLEDGE); // clears bits without a reset
+        assertThrows(IllegalStateException.class, t::saveState);
     }
 }
