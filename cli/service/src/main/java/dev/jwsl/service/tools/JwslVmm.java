@@ -218,6 +218,8 @@ public final class JwslVmm implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
+        // the VMM's log lines (a snapshot restored or not, and why) as one line each on stderr
+        System.setProperty("java.util.logging.SimpleFormatter.format", "jwsl-vmm: %5$s%6$s%n");
         CommandLine cl = new CommandLine(new JwslVmm()).setExitCodeExceptionMapper(e -> 2);
         cl.setParameterExceptionHandler((ex, a) -> {
             System.err.println("jwsl-vmm: " + ex.getMessage());
