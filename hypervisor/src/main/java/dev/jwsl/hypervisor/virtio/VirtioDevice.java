@@ -59,11 +59,13 @@ public interface VirtioDevice {
     void reset();
 
     /**
-     * The device was activated from a snapshot: the driver's state is as it was, the host side is
-     * new (no connection, session or backend state survived). A device whose driver must learn
-     * that does it here (vsock: a transport reset event).
+     * Why the device cannot be in a snapshot now (host-side state a restore could not bring
+     * back, such as open connections), or null if it can. A restored device is activated afresh
+     * with its queues as they were, so only driver-visible state may be in flight.
      */
-    default void restored() {}
+    default String snapshotBlocker() {
+        return null;
+    }
 
     /** Releases host resources when the VM ends. */
     default void close() {}

@@ -145,10 +145,12 @@ public final class VirtualMachine implements AutoCloseable {
     }
 
     /**
-     * Guest init says it is ready. With a snapshot to write, the snapshot is taken first (on a
-     * thread of its own: this runs on the vCPU that wrote the port, which must go back to
-     * KVM_RUN to park), and only then does the host hear the guest is ready, so that no host
-     * connection, share or distro is in the snapshot.
+     * Guest init says it is ready. With a snapshot to write, the snapshot is taken first, and
+     * only then does the host hear the guest is ready, so that no host connection, share or
+     * distro is in the snapshot. This runs on the vCPU that wrote the port: the pause is asked
+     * for here, before that vCPU goes back to KVM_RUN, so that it stops right after the write
+     * (where a restore resumes, and init then syncs its clock and RNG), and the snapshot is
+     * written on a thread of its own once every vCPU has parked.
      */
     void guestReady() {
         synchronized (pause) {
@@ -158,6 +160,7 @@ public final class VirtualMachine implements AutoCloseable {
             }
             snapshotStarted = true;
         }
+        requestPause();
         Thread.ofPlatform().name("vm-snapshot").daemon().start(() -> {
             try {
                 takeSnapshot(snapshotPlan);
@@ -175,7 +178,7 @@ public final class VirtualMachine implements AutoCloseable {
     private void takeSnapshot(SnapshotPlan plan) {
         long t0 = System.nanoTime();
         try {
-            List<VcpuState> states = pauseAll();
+            List<VcpuState> states = awaitParked();
             if (states == null) {
                 return; // the VM is stopping
             }
@@ -236,8 +239,8 @@ public final class VirtualMachine implements AutoCloseable {
         return states;
     }
 
-    /** Parks every vCPU and collects its state; null if the VM stops first. */
-    private List<VcpuState> pauseAll() {
+    /** Makes every vCPU park at its next exit ({@link #parkIfPausing}). */
+    private void requestPause() {
         synchronized (pause) {
             pausing = true;
             parked.clear();
@@ -247,6 +250,10 @@ public final class VirtualMachine implements AutoCloseable {
                 r.kick();
             }
         }
+    }
+
+    /** Waits for every vCPU to park after {@link #requestPause()} and collects its state; null if the VM stops first. */
+    private List<VcpuState> awaitParked() {
         synchronized (pause) {
             while (parked.size() < vcpus.size()) {
                 if (stopping()) {

@@ -356,6 +356,10 @@ public final class MmioTransport implements MmioDevice, AutoCloseable {
         if (needsReset) {
             throw new IllegalStateException("virtio device " + device.deviceType() + " needs a reset");
         }
+        String blocker = activated ? device.snapshotBlocker() : null;
+        if (blocker != null) {
+            throw new IllegalStateException("virtio device " + device.deviceType() + ": " + blocker);
+        }
         List<QueueState> qs = new ArrayList<>();
         for (Queue q : queues) {
             try {
@@ -370,8 +374,8 @@ public final class MmioTransport implements MmioDevice, AutoCloseable {
     /**
      * Puts a {@link #saveState()} back on a new transport before any vCPU runs: the features
      * the driver accepted, the queues it set up and, if it had set DRIVER_OK, an activated
-     * device, which is then told it was {@link VirtioDevice#restored() restored} and looks at
-     * every queue once, for buffers the driver published just before the snapshot.
+     * device, which then looks at every queue once, for buffers the driver published just
+     * before the snapshot.
      *
      * @throws IllegalStateException if the state does not fit this device or the device refuses it
      */
@@ -403,7 +407,6 @@ public final class MmioTransport implements MmioDevice, AutoCloseable {
         interruptStatus.set(state.interruptStatus());
         configGeneration = state.configGeneration();
         if (activated) {
-            guarded(device::restored);
             for (int q = 0; q < queues.size(); q++) {
                 if (queues.get(q).ready()) {
                     notifyQueue(q);

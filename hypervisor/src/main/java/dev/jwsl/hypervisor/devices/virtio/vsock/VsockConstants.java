@@ -20,8 +20,6 @@ final class VsockConstants {
             OP_CREDIT_UPDATE = 6, OP_CREDIT_REQUEST = 7;
 
     /** {@code enum virtio_vsock_shutdown} (5.10.6.5): the sender will receive / send no more. */
-    /** 5.10.6.6: {@code struct virtio_vsock_event}'s id for "all connections are gone". */
-    static final byte EVENT_TRANSPORT_RESET = 0;
     static final int SHUTDOWN_RCV = 1, SHUTDOWN_SEND = 2;
 
     /** Largest payload accepted in one packet (Linux VIRTIO_VSOCK_MAX_PKT_BUF_SIZE). */

@@ -52,7 +52,6 @@ public final class VsockDevice implements VirtioDevice {
     private final ArrayDeque<Pending> control = new ArrayDeque<>();
     private Queue rxq;
     private Queue txq;
-    private Queue evq;
     private VirtioInterrupt interrupt;
     private boolean active;
     private int nextHostPort = FIRST_HOST_PORT;
@@ -117,7 +116,6 @@ public final class VsockDevice implements VirtioDevice {
     public synchronized void activate(GuestMemory memory, List<Queue> queues, VirtioInterrupt interrupt) {
         this.rxq = queues.get(RXQ);
         this.txq = queues.get(TXQ);
-        this.evq = queues.get(EVQ);
         this.interrupt = interrupt;
         this.active = true;
         try {
@@ -147,36 +145,20 @@ public final class VsockDevice implements VirtioDevice {
         control.clear();
         closing = 0;
         unboundRsts = 0;
-        rxq = txq = evq = null;
+        rxq = txq = null;
         interrupt = null;
         notifyAll();
     }
 
     /**
-     * 5.10.6.6: after a restore the guest's connections have no host side; a transport reset
-     * event makes the driver reset them all (and read the guest CID again). Without an event
-     * buffer there is nothing to tell: the guest then finds out at its next packet (an RST).
+     * A snapshot holds no connection: the host side of one would not survive the restore, and a
+     * transport reset event sent after it races the host's first new connection (the guest resets
+     * every connected socket when it gets to the event, that one too).
      */
     @Override
-    public synchronized void restored() {
-        if (!active || !evq.ready()) {
-            return;
-        }
-        try {
-            Optional<DescriptorChain> c = evq.pop();
-            if (c.isEmpty()) {
-                LOG.log(System.Logger.Level.WARNING, "vsock: no event buffer for the transport reset after a restore");
-                return;
-            }
-            DescriptorChain chain = c.get();
-            int written = chain.write(new byte[] {EVENT_TRANSPORT_RESET, 0, 0, 0});
-            evq.addUsed(chain.head(), written);
-            if (evq.needsNotification()) {
-                interrupt.signalUsed(EVQ);
-            }
-        } catch (QueueException e) {
-            broken(e);
-        }
+    public synchronized String snapshotBlocker() {
+        int open = connections.size() + closing;
+        return open == 0 && control.isEmpty() ? null : open + " vsock connections open, " + control.size() + " packets queued";
     }
 
     @Override

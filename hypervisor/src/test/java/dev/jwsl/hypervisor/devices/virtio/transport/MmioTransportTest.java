@@ -43,7 +43,7 @@ class MmioTransportTest {
         VirtioInterrupt interrupt;
         int resets;
         int activations;
-        int restorations;
+        String blocker;
         /** Held from activate to reset, as a session or a socket would be. */
         boolean holding;
         Throwable failure;
@@ -97,8 +97,8 @@ class MmioTransportTest {
         }
 
         @Override
-        public void restored() {
-            restorations++;
+        public String snapshotBlocker() {
+            return blocker;
         }
 
         @Override
@@ -473,7 +473,6 @@ class MmioTransportTest {
         assertEquals(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK, restored.status());
         assertEquals(state.driverFeatures(), fresh.acked);
         assertEquals(1, fresh.activations);
-        assertEquals(1, fresh.restorations);
         assertEquals(List.of(0), fresh.notified, "every ready queue is looked at once");
         assertEquals(new MockQueue.Used(1, 7), mock.nextUsed().orElseThrow());
         restored.close();
@@ -488,6 +487,18 @@ class MmioTransportTest {
         assertThrows(IllegalStateException.class, () -> fresh.restoreState(other));
         assertThrows(IllegalStateException.class, () -> t.restoreState(state));
         fresh.close();
+    }
+
+    @Test
+    void aDeviceWithHostStateItCannotRestoreIsNotSnapshotted() {
+        negotiate(VirtioFeatures.bit(VirtioFeatures.F_VERSION_1));
+        MockQueue mock = new MockQueue(memory, 16);
+        setUpQueue(0, mock, 16);
+        write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+        device.blocker = "2 connections open";
+        assertEquals("virtio device 42: 2 connections open", assertThrows(IllegalStateException.class, t::saveState).getMessage());
+        device.blocker = null;
+        t.saveState();
     }
 
     @Test

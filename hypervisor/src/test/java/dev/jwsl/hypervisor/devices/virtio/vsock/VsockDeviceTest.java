@@ -195,6 +195,17 @@ class VsockDeviceTest {
     }
 
     @Test
+    void noSnapshotWhileAConnectionIsOpen() throws Exception {
+        assertEquals(null, device.snapshotBlocker());
+        try (ServerSocketChannel server = hostListener(1234); SocketChannel host = connectFromGuest(server, 64 << 10)) {
+            assertEquals("1 vsock connections open, 0 packets queued", device.snapshotBlocker());
+            send(fromGuest(OP_SHUTDOWN, 1234).flags(SHUTDOWN_RCV | SHUTDOWN_SEND));
+            awaitOp(OP_RST);
+            assertEquals(null, device.snapshotBlocker());
+        }
+    }
+
+    @Test
     void hostCloseBecomesShutdownThenRst() throws Exception {
         try (ServerSocketChannel server = hostListener(1234); SocketChannel host = connectFromGuest(server, 64 << 10)) {
             host.write(ByteBuffer.wrap(ascii("bye")));
