@@ -53,6 +53,8 @@ public final class VirtualMachine implements AutoCloseable {
     private final SnapshotPlan snapshotPlan;
     private final boolean restored;
     private boolean snapshotStarted;
+    /** Writes the snapshot; it reads guest RAM and device state, so close() waits for it. */
+    private volatile Thread snapshotThread;
     /** Guarded by itself: a pause for a snapshot, and the states the parked vCPUs left. */
     private final Object pause = new Object();
     private boolean pausing;
@@ -161,7 +163,7 @@ public final class VirtualMachine implements AutoCloseable {
             snapshotStarted = true;
         }
         requestPause();
-        Thread.ofPlatform().name("vm-snapshot").daemon().start(() -> {
+        snapshotThread = Thread.ofPlatform().name("vm-snapshot").daemon().start(() -> {
             try {
                 takeSnapshot(snapshotPlan);
             } finally {
@@ -237,6 +239,26 @@ public final class VirtualMachine implements AutoCloseable {
             states.add(t.saveState());
         }
         return states;
+    }
+
+    /**
+     * Waits for a snapshot being written to finish (or give up: the VM is stopping, so its vCPUs
+     * will not park), so that guest RAM and the devices are not closed under it. As with the
+     * vCPU threads, an interrupt does not cut this short.
+     */
+    private void awaitSnapshotWriter() {
+        Thread t = snapshotThread;
+        boolean interrupted = false;
+        while (t != null && t.isAlive()) {
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /** Makes every vCPU park at its next exit ({@link #parkIfPausing}). */
@@ -375,6 +397,7 @@ public final class VirtualMachine implements AutoCloseable {
         for (VcpuRunner r : runners) {
             r.join();
         }
+        awaitSnapshotWriter();
         console.close();
         for (AutoCloseable d : devices) {
             try {
