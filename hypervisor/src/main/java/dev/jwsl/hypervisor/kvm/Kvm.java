@@ -4,6 +4,7 @@ import dev.jwsl.hypervisor.kvm.generated.KvmH;
 import dev.jwsl.hypervisor.kvm.generated.kvm_cpuid2;
 import dev.jwsl.hypervisor.kvm.generated.kvm_cpuid_entry2;
 import dev.jwsl.hypervisor.kvm.generated.kvm_msr_list;
+import dev.jwsl.hypervisor.kvm.generated.kvm_xsave;
 import dev.jwsl.hypervisor.sys.Errno;
 import dev.jwsl.hypervisor.sys.LibC;
 import dev.jwsl.hypervisor.sys.SysCallException;
@@ -127,7 +128,7 @@ public final class Kvm extends Fd {
 
     /** The size of {@code struct kvm_xsave} for a VM of this KVM (KVM_CAP_XSAVE2: larger with AMX). */
     public int xsaveSize() {
-        return Math.max(4096, ioctl(KvmH.KVM_CHECK_EXTENSION(), KvmH.KVM_CAP_XSAVE2(), "KVM_CHECK_EXTENSION"));
+        return Math.max((int) kvm_xsave.sizeof(), ioctl(KvmH.KVM_CHECK_EXTENSION(), KvmH.KVM_CAP_XSAVE2(), "KVM_CHECK_EXTENSION"));
     }
 
     /** Creates a VM. */

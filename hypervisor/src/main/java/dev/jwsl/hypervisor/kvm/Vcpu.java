@@ -5,6 +5,7 @@ import dev.jwsl.hypervisor.kvm.generated.kvm_debugregs;
 import dev.jwsl.hypervisor.kvm.generated.kvm_mp_state;
 import dev.jwsl.hypervisor.kvm.generated.kvm_vcpu_events;
 import dev.jwsl.hypervisor.kvm.generated.kvm_xcrs;
+import dev.jwsl.hypervisor.kvm.generated.kvm_xsave;
 import dev.jwsl.hypervisor.kvm.generated.kvm_lapic_state;
 import dev.jwsl.hypervisor.kvm.generated.kvm_msr_entry;
 import dev.jwsl.hypervisor.kvm.generated.kvm_msrs;
@@ -17,7 +18,6 @@ import dev.jwsl.hypervisor.sys.SysCallException;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -195,19 +195,21 @@ public final class Vcpu extends Fd {
      * @param msrIndices the MSRs to save ({@link Kvm#msrIndexList()}); those KVM will not read are left out
      */
     public VcpuState saveState(int xsaveSize, int[] msrIndices) {
+        byte[] mp = getStruct(KvmH.KVM_GET_MP_STATE(), kvm_mp_state.sizeof(), "KVM_GET_MP_STATE");
+        byte[] regs = getStruct(KvmH.KVM_GET_REGS(), kvm_regs.sizeof(), "KVM_GET_REGS");
+        byte[] sregs = getStruct(KvmH.KVM_GET_SREGS(), kvm_sregs.sizeof(), "KVM_GET_SREGS");
+        long legacy = kvm_xsave.sizeof(); // 4 KiB; XSAVE2 when AMX makes the state larger
+        byte[] xsave = getStruct(xsaveSize > legacy ? KvmH.KVM_GET_XSAVE2() : KvmH.KVM_GET_XSAVE(), Math.max(xsaveSize, legacy),
+                "KVM_GET_XSAVE");
+        byte[] xcrs = getStruct(KvmH.KVM_GET_XCRS(), kvm_xcrs.sizeof(), "KVM_GET_XCRS");
+        byte[] debug = getStruct(KvmH.KVM_GET_DEBUGREGS(), kvm_debugregs.sizeof(), "KVM_GET_DEBUGREGS");
+        byte[] lapic = getStruct(KvmH.KVM_GET_LAPIC(), kvm_lapic_state.sizeof(), "KVM_GET_LAPIC");
+        List<Msr> msrs;
         try (Arena arena = Arena.ofConfined()) {
-            byte[] mp = get(arena, KvmH.KVM_GET_MP_STATE(), kvm_mp_state.sizeof(), "KVM_GET_MP_STATE");
-            byte[] regs = get(arena, KvmH.KVM_GET_REGS(), kvm_regs.sizeof(), "KVM_GET_REGS");
-            byte[] sregs = get(arena, KvmH.KVM_GET_SREGS(), kvm_sregs.sizeof(), "KVM_GET_SREGS");
-            byte[] xsave = get(arena, xsaveSize > 4096 ? KvmH.KVM_GET_XSAVE2() : KvmH.KVM_GET_XSAVE(),
-                    Math.max(xsaveSize, 4096), "KVM_GET_XSAVE");
-            byte[] xcrs = get(arena, KvmH.KVM_GET_XCRS(), kvm_xcrs.sizeof(), "KVM_GET_XCRS");
-            byte[] debug = get(arena, KvmH.KVM_GET_DEBUGREGS(), kvm_debugregs.sizeof(), "KVM_GET_DEBUGREGS");
-            byte[] lapic = get(arena, KvmH.KVM_GET_LAPIC(), kvm_lapic_state.sizeof(), "KVM_GET_LAPIC");
-            List<Msr> msrs = getMsrs(arena, msrIndices);
-            byte[] events = get(arena, KvmH.KVM_GET_VCPU_EVENTS(), kvm_vcpu_events.sizeof(), "KVM_GET_VCPU_EVENTS");
-            return new VcpuState(id, mp, regs, sregs, xsave, xcrs, debug, lapic, msrs, events);
+            msrs = getMsrs(arena, msrIndices);
         }
+        byte[] events = getStruct(KvmH.KVM_GET_VCPU_EVENTS(), kvm_vcpu_events.sizeof(), "KVM_GET_VCPU_EVENTS");
+        return new VcpuState(id, mp, regs, sregs, xsave, xcrs, debug, lapic, msrs, events);
     }
 
     /**
@@ -221,35 +223,16 @@ public final class Vcpu extends Fd {
         if (state.id() != id) {
             throw new KvmException(KvmException.Reason.IOCTL, "vCPU " + id + " given the state of vCPU " + state.id());
         }
-        try (Arena arena = Arena.ofConfined()) {
-            set(arena, KvmH.KVM_SET_MP_STATE(), state.mpState(), kvm_mp_state.sizeof(), "KVM_SET_MP_STATE");
-            set(arena, KvmH.KVM_SET_REGS(), state.regs(), kvm_regs.sizeof(), "KVM_SET_REGS");
-            set(arena, KvmH.KVM_SET_SREGS(), state.sregs(), kvm_sregs.sizeof(), "KVM_SET_SREGS");
-            set(arena, KvmH.KVM_SET_XSAVE(), state.xsave(), state.xsave().length, "KVM_SET_XSAVE");
-            set(arena, KvmH.KVM_SET_XCRS(), state.xcrs(), kvm_xcrs.sizeof(), "KVM_SET_XCRS");
-            set(arena, KvmH.KVM_SET_DEBUGREGS(), state.debugRegs(), kvm_debugregs.sizeof(), "KVM_SET_DEBUGREGS");
-            set(arena, KvmH.KVM_SET_LAPIC(), state.lapic(), kvm_lapic_state.sizeof(), "KVM_SET_LAPIC");
-        }
+        setStruct(KvmH.KVM_SET_MP_STATE(), state.mpState(), kvm_mp_state.sizeof(), "KVM_SET_MP_STATE");
+        setStruct(KvmH.KVM_SET_REGS(), state.regs(), kvm_regs.sizeof(), "KVM_SET_REGS");
+        setStruct(KvmH.KVM_SET_SREGS(), state.sregs(), kvm_sregs.sizeof(), "KVM_SET_SREGS");
+        setStruct(KvmH.KVM_SET_XSAVE(), state.xsave(), state.xsave().length, "KVM_SET_XSAVE");
+        setStruct(KvmH.KVM_SET_XCRS(), state.xcrs(), kvm_xcrs.sizeof(), "KVM_SET_XCRS");
+        setStruct(KvmH.KVM_SET_DEBUGREGS(), state.debugRegs(), kvm_debugregs.sizeof(), "KVM_SET_DEBUGREGS");
+        setStruct(KvmH.KVM_SET_LAPIC(), state.lapic(), kvm_lapic_state.sizeof(), "KVM_SET_LAPIC");
         List<Msr> refused = setMsrs(state.msrs());
-        try (Arena arena = Arena.ofConfined()) {
-            set(arena, KvmH.KVM_SET_VCPU_EVENTS(), state.events(), kvm_vcpu_events.sizeof(), "KVM_SET_VCPU_EVENTS");
-        }
+        setStruct(KvmH.KVM_SET_VCPU_EVENTS(), state.events(), kvm_vcpu_events.sizeof(), "KVM_SET_VCPU_EVENTS");
         return refused;
-    }
-
-    private byte[] get(Arena arena, long request, long size, String name) {
-        MemorySegment buf = arena.allocate(size, 8);
-        ioctl(request, buf, name);
-        return buf.toArray(ValueLayout.JAVA_BYTE);
-    }
-
-    private void set(Arena arena, long request, byte[] value, long size, String name) {
-        if (value.length != size) {
-            throw new KvmException(KvmException.Reason.IOCTL, name + ": " + value.length + " bytes, KVM takes " + size);
-        }
-        MemorySegment buf = arena.allocate(size, 8);
-        MemorySegment.copy(value, 0, buf, ValueLayout.JAVA_BYTE, 0, value.length);
-        ioctl(request, buf, name);
     }
 
     /** KVM_GET_MSRS of each index it will read; KVM stops at the first it refuses, which is skipped. */

@@ -14,6 +14,8 @@ import dev.jwsl.hypervisor.kvm.generated.kvm_userspace_memory_region;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /** A KVM VM fd: memory slots, the in-kernel irqchip and PIT, interrupt lines, vCPUs. */
 public final class Vm extends Fd {
@@ -134,12 +136,10 @@ public final class Vm extends Fd {
 
     /** The in-kernel PICs', IOAPIC's, PIT's and clock's state, for a snapshot (vCPUs stopped). */
     public VmState saveState() {
-        try (Arena arena = Arena.ofConfined()) {
-            return new VmState(irqchip(arena, KvmH.KVM_IRQCHIP_PIC_MASTER()), irqchip(arena, KvmH.KVM_IRQCHIP_PIC_SLAVE()),
-                    irqchip(arena, KvmH.KVM_IRQCHIP_IOAPIC()),
-                    get(arena, KvmH.KVM_GET_PIT2(), kvm_pit_state2.sizeof(), "KVM_GET_PIT2"),
-                    get(arena, KvmH.KVM_GET_CLOCK(), kvm_clock_data.sizeof(), "KVM_GET_CLOCK"));
-        }
+        return new VmState(irqchip(KvmH.KVM_IRQCHIP_PIC_MASTER()), irqchip(KvmH.KVM_IRQCHIP_PIC_SLAVE()),
+                irqchip(KvmH.KVM_IRQCHIP_IOAPIC()),
+                getStruct(KvmH.KVM_GET_PIT2(), kvm_pit_state2.sizeof(), "KVM_GET_PIT2"),
+                getStruct(KvmH.KVM_GET_CLOCK(), kvm_clock_data.sizeof(), "KVM_GET_CLOCK"));
     }
 
     /**
@@ -147,52 +147,34 @@ public final class Vm extends Fd {
      * it, so its CLOCK_MONOTONIC never goes back; the wall clock is the guest's to step.
      */
     public void restoreState(VmState state) {
+        setIrqchip(KvmH.KVM_IRQCHIP_PIC_MASTER(), state.picMaster());
+        setIrqchip(KvmH.KVM_IRQCHIP_PIC_SLAVE(), state.picSlave());
+        setIrqchip(KvmH.KVM_IRQCHIP_IOAPIC(), state.ioapic());
+        setStruct(KvmH.KVM_SET_PIT2(), state.pit(), kvm_pit_state2.sizeof(), "KVM_SET_PIT2");
+        // N.B. KVM_GET_CLOCK's flags say what it reported (KVM_CLOCK_TSC_STABLE, realtime, host
+        // TSC); KVM_SET_CLOCK takes only the clock value unless flags ask for more
+        byte[] clock = state.clock().clone();
+        if (clock.length == kvm_clock_data.sizeof()) {
+            ByteBuffer.wrap(clock).order(ByteOrder.nativeOrder()).putInt((int) kvm_clock_data.flags$offset(), 0);
+        }
+        setStruct(KvmH.KVM_SET_CLOCK(), clock, kvm_clock_data.sizeof(), "KVM_SET_CLOCK");
+    }
+
+    private byte[] irqchip(int chip) {
         try (Arena arena = Arena.ofConfined()) {
-            setIrqchip(arena, KvmH.KVM_IRQCHIP_PIC_MASTER(), state.picMaster());
-            setIrqchip(arena, KvmH.KVM_IRQCHIP_PIC_SLAVE(), state.picSlave());
-            setIrqchip(arena, KvmH.KVM_IRQCHIP_IOAPIC(), state.ioapic());
-            set(arena, KvmH.KVM_SET_PIT2(), state.pit(), kvm_pit_state2.sizeof(), "KVM_SET_PIT2");
-            MemorySegment clock = copy(arena, state.clock(), kvm_clock_data.sizeof(), "KVM_SET_CLOCK");
-            // N.B. KVM_GET_CLOCK's flags say what it reported (KVM_CLOCK_TSC_STABLE, realtime, host
-            // TSC); KVM_SET_CLOCK takes only the clock value unless flags ask for more
-            kvm_clock_data.flags(clock, 0);
-            ioctl(KvmH.KVM_SET_CLOCK(), clock, "KVM_SET_CLOCK");
+            MemorySegment c = arena.allocate(kvm_irqchip.sizeof(), 8);
+            kvm_irqchip.chip_id(c, chip);
+            ioctl(KvmH.KVM_GET_IRQCHIP(), c, "KVM_GET_IRQCHIP");
+            return c.toArray(ValueLayout.JAVA_BYTE);
         }
     }
 
-    private byte[] irqchip(Arena arena, int chip) {
-        MemorySegment c = arena.allocate(kvm_irqchip.sizeof(), 8);
-        kvm_irqchip.chip_id(c, chip);
-        ioctl(KvmH.KVM_GET_IRQCHIP(), c, "KVM_GET_IRQCHIP");
-        return c.toArray(ValueLayout.JAVA_BYTE);
-    }
-
-    private void setIrqchip(Arena arena, int chip, byte[] value) {
-        MemorySegment c = copy(arena, value, kvm_irqchip.sizeof(), "KVM_SET_IRQCHIP");
-        if (kvm_irqchip.chip_id(c) != chip) {
-            throw new KvmException(KvmException.Reason.IOCTL, "KVM_SET_IRQCHIP: state of chip " + kvm_irqchip.chip_id(c)
-                    + " where chip " + chip + " belongs");
+    private void setIrqchip(int chip, byte[] value) {
+        int id = value.length >= 4 ? ByteBuffer.wrap(value).order(ByteOrder.nativeOrder()).getInt((int) kvm_irqchip.chip_id$offset()) : -1;
+        if (id != chip) {
+            throw new KvmException(KvmException.Reason.IOCTL, "KVM_SET_IRQCHIP: state of chip " + id + " where chip " + chip + " belongs");
         }
-        ioctl(KvmH.KVM_SET_IRQCHIP(), c, "KVM_SET_IRQCHIP");
-    }
-
-    private byte[] get(Arena arena, long request, long size, String name) {
-        MemorySegment buf = arena.allocate(size, 8);
-        ioctl(request, buf, name);
-        return buf.toArray(ValueLayout.JAVA_BYTE);
-    }
-
-    private void set(Arena arena, long request, byte[] value, long size, String name) {
-        ioctl(request, copy(arena, value, size, name), name);
-    }
-
-    private static MemorySegment copy(Arena arena, byte[] value, long size, String name) {
-        if (value.length != size) {
-            throw new KvmException(KvmException.Reason.IOCTL, name + ": " + value.length + " bytes, KVM takes " + size);
-        }
-        MemorySegment buf = arena.allocate(size, 8);
-        MemorySegment.copy(value, 0, buf, ValueLayout.JAVA_BYTE, 0, value.length);
-        return buf;
+        setStruct(KvmH.KVM_SET_IRQCHIP(), value, kvm_irqchip.sizeof(), "KVM_SET_IRQCHIP");
     }
 
     /** KVM_CREATE_VCPU with APIC id {@code id}. */

@@ -34,30 +34,34 @@ public final class MmapGuestMemory implements GuestMemory {
      * ascending and non-overlapping.
      */
     public static MmapGuestMemory create(List<long[]> ranges) {
+        checkRanges(ranges);
         List<MemoryRegion> regions = new ArrayList<>();
         MemorySegment[] maps = new MemorySegment[ranges.size()];
-        long previousEnd = 0;
         try {
             for (int i = 0; i < ranges.size(); i++) {
-                long base = ranges.get(i)[0];
-                long size = ranges.get(i)[1];
-                if (size <= 0 || (base & 0xfff) != 0 || (size & 0xfff) != 0 || base < previousEnd) {
-                    throw new GuestMemoryException(GuestMemoryException.Reason.BAD_SIZE,
-                            "bad guest RAM range 0x%x+0x%x".formatted(base, size));
-                }
-                maps[i] = mapHugePageAligned(size);
-                regions.add(new MemoryRegion(base, size, maps[i].address()));
-                previousEnd = base + size;
+                maps[i] = mapHugePageAligned(ranges.get(i)[1]);
+                regions.add(new MemoryRegion(ranges.get(i)[0], ranges.get(i)[1], maps[i].address()));
             }
         } catch (SysCallException e) {
             unmapAll(maps);
             throw new GuestMemoryException(GuestMemoryException.Reason.MMAP_FAILED,
                     "cannot map guest RAM: " + e.getMessage(), e);
-        } catch (GuestMemoryException e) {
-            unmapAll(maps);
-            throw e;
         }
         return new MmapGuestMemory(regions, maps);
+    }
+
+    /** Page-aligned, non-empty, ascending, non-overlapping. */
+    private static void checkRanges(List<long[]> ranges) {
+        long previousEnd = 0;
+        for (long[] r : ranges) {
+            long base = r[0];
+            long size = r[1];
+            if (size <= 0 || (base & 0xfff) != 0 || (size & 0xfff) != 0 || base < previousEnd) {
+                throw new GuestMemoryException(GuestMemoryException.Reason.BAD_SIZE,
+                        "bad guest RAM range 0x%x+0x%x".formatted(base, size));
+            }
+            previousEnd = base + size;
+        }
     }
 
     /**
@@ -66,6 +70,7 @@ public final class MmapGuestMemory implements GuestMemory {
      * touches it and the guest's writes stay in this process.
      */
     public static MmapGuestMemory mapFile(Path file, List<long[]> ranges) {
+        checkRanges(ranges);
         List<MemoryRegion> regions = new ArrayList<>();
         MemorySegment[] maps = new MemorySegment[ranges.size()];
         int fd;
@@ -76,26 +81,16 @@ public final class MmapGuestMemory implements GuestMemory {
         }
         try {
             long offset = 0;
-            long previousEnd = 0;
             for (int i = 0; i < ranges.size(); i++) {
-                long base = ranges.get(i)[0];
                 long size = ranges.get(i)[1];
-                if (size <= 0 || (base & 0xfff) != 0 || (size & 0xfff) != 0 || base < previousEnd) {
-                    throw new GuestMemoryException(GuestMemoryException.Reason.BAD_SIZE,
-                            "bad guest RAM range 0x%x+0x%x".formatted(base, size));
-                }
                 maps[i] = LibC.mmap(size, LibC.PROT_READ | LibC.PROT_WRITE, LibC.MAP_PRIVATE | LibC.MAP_NORESERVE, fd, offset,
                         "guest RAM from " + file);
-                regions.add(new MemoryRegion(base, size, maps[i].address()));
+                regions.add(new MemoryRegion(ranges.get(i)[0], size, maps[i].address()));
                 offset += size;
-                previousEnd = base + size;
             }
         } catch (SysCallException e) {
             unmapAll(maps);
             throw new GuestMemoryException(GuestMemoryException.Reason.MMAP_FAILED, "cannot map guest RAM: " + e.getMessage(), e);
-        } catch (GuestMemoryException e) {
-            unmapAll(maps);
-            throw e;
         } finally {
             LibC.close(fd); // the mappings keep the file
         }

@@ -45,20 +45,28 @@ final class VcpuRunner {
     }
 
     /**
-     * Waits until the thread has left the vCPU for good. An interrupt does not cut this short
-     * (it is kept for the caller): the caller unmaps kvm_run and closes the vCPU next, under a
-     * thread that may still write to it (a JUnit timeout once made that a SIGSEGV in the VMM).
+     * Waits until the thread has left the vCPU for good, kicking it again every second. The
+     * caller unmaps kvm_run and closes the vCPU next (a JUnit timeout once interrupted a closing
+     * thread, which then unmapped kvm_run under a running vCPU: SIGSEGV).
      */
     void join() {
+        awaitEnd(thread, this::kick);
+    }
+
+    /**
+     * Waits for {@code t} to end, running {@code everySecond} while it has not. An interrupt does
+     * not cut the wait short (it is kept for the caller): what comes next frees what {@code t} uses.
+     */
+    static void awaitEnd(Thread t, Runnable everySecond) {
         boolean interrupted = false;
-        while (thread.isAlive()) {
+        while (t.isAlive()) {
             try {
-                thread.join(1000);
+                t.join(1000);
             } catch (InterruptedException e) {
                 interrupted = true;
             }
-            if (thread.isAlive()) {
-                kick();
+            if (t.isAlive()) {
+                everySecond.run();
             }
         }
         if (interrupted) {

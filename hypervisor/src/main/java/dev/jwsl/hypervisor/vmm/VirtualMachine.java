@@ -243,21 +243,12 @@ public final class VirtualMachine implements AutoCloseable {
 
     /**
      * Waits for a snapshot being written to finish (or give up: the VM is stopping, so its vCPUs
-     * will not park), so that guest RAM and the devices are not closed under it. As with the
-     * vCPU threads, an interrupt does not cut this short.
+     * will not park), so that guest RAM and the devices are not closed under it.
      */
     private void awaitSnapshotWriter() {
         Thread t = snapshotThread;
-        boolean interrupted = false;
-        while (t != null && t.isAlive()) {
-            try {
-                t.join();
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
+        if (t != null) {
+            VcpuRunner.awaitEnd(t, () -> { });
         }
     }
 

@@ -230,69 +230,6 @@ public class KvmH extends KvmH$shared {
     public static int KVM_CAP_SET_IDENTITY_MAP_ADDR() {
         return KVM_CAP_SET_IDENTITY_MAP_ADDR;
     }
-    private static final int KVM_CAP_ADJUST_CLOCK = (int)39L;
-    /**
-     * {@snippet lang=c :
-     * #define KVM_CAP_ADJUST_CLOCK 39
-     * }
-     */
-    public static int KVM_CAP_ADJUST_CLOCK() {
-        return KVM_CAP_ADJUST_CLOCK;
-    }
-    private static final int KVM_CAP_VCPU_EVENTS = (int)41L;
-    /**
-     * {@snippet lang=c :
-     * #define KVM_CAP_VCPU_EVENTS 41
-     * }
-     */
-    public static int KVM_CAP_VCPU_EVENTS() {
-        return KVM_CAP_VCPU_EVENTS;
-    }
-    private static final int KVM_CAP_DEBUGREGS = (int)50L;
-    /**
-     * {@snippet lang=c :
-     * #define KVM_CAP_DEBUGREGS 50
-     * }
-     */
-    public static int KVM_CAP_DEBUGREGS() {
-        return KVM_CAP_DEBUGREGS;
-    }
-    private static final int KVM_CAP_XSAVE = (int)55L;
-    /**
-     * {@snippet lang=c :
-     * #define KVM_CAP_XSAVE 55
-     * }
-     */
-    public static int KVM_CAP_XSAVE() {
-        return KVM_CAP_XSAVE;
-    }
-    private static final int KVM_CAP_XCRS = (int)56L;
-    /**
-     * {@snippet lang=c :
-     * #define KVM_CAP_XCRS 56
-     * }
-     */
-    public static int KVM_CAP_XCRS() {
-        return KVM_CAP_XCRS;
-    }
-    private static final int KVM_CAP_TSC_CONTROL = (int)60L;
-    /**
-     * {@snippet lang=c :
-     * #define KVM_CAP_TSC_CONTROL 60
-     * }
-     */
-    public static int KVM_CAP_TSC_CONTROL() {
-        return KVM_CAP_TSC_CONTROL;
-    }
-    private static final int KVM_CAP_GET_TSC_KHZ = (int)61L;
-    /**
-     * {@snippet lang=c :
-     * #define KVM_CAP_GET_TSC_KHZ 61
-     * }
-     */
-    public static int KVM_CAP_GET_TSC_KHZ() {
-        return KVM_CAP_GET_TSC_KHZ;
-    }
     private static final int KVM_CAP_MAX_VCPUS = (int)66L;
     /**
      * {@snippet lang=c :
@@ -310,15 +247,6 @@ public class KvmH extends KvmH$shared {
      */
     public static int KVM_CAP_TSC_DEADLINE_TIMER() {
         return KVM_CAP_TSC_DEADLINE_TIMER;
-    }
-    private static final int KVM_CAP_KVMCLOCK_CTRL = (int)76L;
-    /**
-     * {@snippet lang=c :
-     * #define KVM_CAP_KVMCLOCK_CTRL 76
-     * }
-     */
-    public static int KVM_CAP_KVMCLOCK_CTRL() {
-        return KVM_CAP_KVMCLOCK_CTRL;
     }
     private static final int KVM_CAP_IMMEDIATE_EXIT = (int)136L;
     /**
@@ -346,15 +274,6 @@ public class KvmH extends KvmH$shared {
      */
     public static int KVM_CAP_PMU_CAPABILITY() {
         return KVM_CAP_PMU_CAPABILITY;
-    }
-    private static final int KVM_CLOCK_TSC_STABLE = (int)2L;
-    /**
-     * {@snippet lang=c :
-     * #define KVM_CLOCK_TSC_STABLE 2
-     * }
-     */
-    public static int KVM_CLOCK_TSC_STABLE() {
-        return KVM_CLOCK_TSC_STABLE;
     }
     private static final int KVM_IOEVENTFD_FLAG_DATAMATCH = (int)1L;
     /**
@@ -554,24 +473,6 @@ public class KvmH extends KvmH$shared {
     public static long KVM_SET_PIT2() {
         return KVM_SET_PIT2;
     }
-    private static final int KVM_SET_TSC_KHZ = (int)44706L;
-    /**
-     * {@snippet lang=c :
-     * #define KVM_SET_TSC_KHZ 44706
-     * }
-     */
-    public static int KVM_SET_TSC_KHZ() {
-        return KVM_SET_TSC_KHZ;
-    }
-    private static final int KVM_GET_TSC_KHZ = (int)44707L;
-    /**
-     * {@snippet lang=c :
-     * #define KVM_GET_TSC_KHZ 44707
-     * }
-     */
-    public static int KVM_GET_TSC_KHZ() {
-        return KVM_GET_TSC_KHZ;
-    }
     private static final int KVM_RUN = (int)44672L;
     /**
      * {@snippet lang=c :
@@ -760,15 +661,6 @@ public class KvmH extends KvmH$shared {
      */
     public static long KVM_SET_XCRS() {
         return KVM_SET_XCRS;
-    }
-    private static final int KVM_KVMCLOCK_CTRL = (int)44717L;
-    /**
-     * {@snippet lang=c :
-     * #define KVM_KVMCLOCK_CTRL 44717
-     * }
-     */
-    public static int KVM_KVMCLOCK_CTRL() {
-        return KVM_KVMCLOCK_CTRL;
     }
     private static final int KVM_PMU_CAP_DISABLE = (int)1L;
     /**
