@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "common/exec.h"
+#include "hostsync/hostsync.h"
 #include "init.h"
 #include "net/net.h"
 #include "ports/portd.h"
@@ -120,55 +121,6 @@ static void init_port_write(int reg, unsigned char value)
     }
 }
 
-/* <linux/random.h>'s ioctls (musl has no kernel headers): _IOW('R', 3, int[2]) and _IO('R', 7). */
-#define RNDADDENTROPY 0x40085203
-#define RNDRESEEDCRNG 0x5207
-
-static unsigned long long le_bytes(const unsigned char *p, int n)
-{
-    unsigned long long v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-/* Right after READY, where a VM restored from a snapshot resumes: step the wall clock to the
- * host's (it stood still while the snapshot waited) and reseed the kernel's RNG with host
- * entropy, so two restores of one snapshot never hand out the same random numbers. Reseeding
- * (RNDADDENTROPY, then RNDRESEEDCRNG) takes effect at once for every reader; the guest has no
- * ACPI for VMGENID. CLOCK_MONOTONIC is not touched. Without the VMM's answer (QEMU) nothing
- * happens. */
-static void sync_with_host(void)
-{
-    unsigned char d[JWSL_HOST_DATA_SIZE], latch = 0;
-    int fd = open("/dev/port", O_RDWR | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    int ok = pwrite(fd, &latch, 1, JWSL_INIT_PORT + JWSL_INIT_PORT_HOST_DATA) == 1;
-    for (int i = 0; ok && i < JWSL_HOST_DATA_SIZE; i++)
-        ok = pread(fd, &d[i], 1, JWSL_INIT_PORT + JWSL_INIT_PORT_HOST_DATA) == 1;
-    close(fd);
-    if (!ok || memcmp(d, "JWSL", 4) != 0)
-        return;
-    struct timespec now = {.tv_sec = (time_t)le_bytes(d + 4, 8), .tv_nsec = (long)le_bytes(d + 12, 4)};
-    if (now.tv_nsec < 1000000000L && clock_settime(CLOCK_REALTIME, &now) != 0)
-        say("cannot set the clock: %s", strerror(errno));
-    struct {
-        int entropy_count;
-        int buf_size;
-        unsigned char buf[32];
-    } seed = {.entropy_count = 256, .buf_size = 32};
-    memcpy(seed.buf, d + 16, 32);
-    int r = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
-    if (r < 0)
-        return;
-    if (ioctl(r, RNDADDENTROPY, &seed) != 0 || ioctl(r, RNDRESEEDCRNG) != 0)
-        say("cannot reseed the RNG: %s", strerror(errno));
-    close(r);
-    explicit_bzero(&seed, sizeof seed);
-    explicit_bzero(d, sizeof d);
-}
-
 /* Ends the VM: the VMM stops at the exit-port write; reset or power off if it does not. */
 static void __attribute__((noreturn)) end_vm(int status, int cmd)
 {
@@ -203,7 +155,7 @@ static void on_shutdown_signal(int signo)
 static void relay_listening(void)
 {
     init_port_write(JWSL_INIT_PORT_READY, 1);
-    sync_with_host();
+    host_sync();
 }
 
 /* The forwarding relay of localhost forwarding (portd.c), in its own process. */
@@ -408,7 +360,7 @@ int init_main(int argc, char **argv)
      * restores to a command that has not run yet, with the clock and RNG synced before it does.
      * Host input that comes early waits in the pipe or the console's input queue. */
     init_port_write(JWSL_INIT_PORT_READY, 1);
-    sync_with_host();
+    host_sync();
     child = spawn(run, pipefd[0], tty, &blocked);
     if (pipefd[0] >= 0)
         close(pipefd[0]);

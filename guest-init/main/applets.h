@@ -6,6 +6,7 @@
 #include "ports/portd.h"
 #include "relayd/relayd.h"
 #include "distro/distro.h"
+#include "hostsync/hostsync.h"
 #include "share/share.h"
 #include "wslpath/wslpath.h"
 

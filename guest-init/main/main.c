@@ -17,6 +17,7 @@ static const struct applet applets[] = {
     {DISTRO_NAME, distro_main},
     {SHARE_NAME, share_main},
     {WSLPATH_NAME, wslpath_main},
+    {HOSTSYNC_NAME, hostsync_main},
 };
 
 int main(int argc, char **argv)

@@ -23,7 +23,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Instant start through the service (issue 19): the first boot of the utility VM writes a
  * snapshot, every later start restores it, and a restored VM is a whole one: its clock is the
  * host's, its random numbers its own, and a distro imports and runs in it, reads and writes a
- * host share and serves a forwarded port.
+ * host share and serves a forwarded port. After the host slept, the running guest's clock is
+ * stepped to the host's.
  */
 @ExtendWith(ServiceLogsOnFailure.class)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -114,6 +115,36 @@ class InstantStartIT {
         ok(h.wsl("", "-u", "root", "--", "httpd", "-p", Integer.toString(port), "-h", "/srv/www"));
         assertEquals("served after a restore\n", getWhenUp(port));
         ok(h.wsl("", "-u", "root", "--", "killall", "httpd"));
+    }
+
+    @Test
+    @Order(3)
+    void afterTheHostSleptTheGuestClockIsSteppedToTheHostsAndMonotonicTimeGoesOn() throws Exception {
+        // What a host suspend leaves behind: the guest's wall clock 30 s behind the host's.
+        String behind = ok(h.wsl("", "--system", "--", "sh", "-c",
+                "date -s @$(( $(date +%s) - 30 )) >/dev/null; date +%s; cut -d' ' -f1 /proc/uptime")).stdout();
+        long now = System.currentTimeMillis() / 1000;
+        String[] b = behind.strip().split("\n");
+        assertTrue(Long.parseLong(b[0]) <= now - 28, "the guest clock was not set back: " + b[0] + ", host " + now);
+
+        // The service's watch then sees the host's CLOCK_BOOTTIME 30 s ahead of CLOCK_MONOTONIC.
+        Files.writeString(h.hostSleepFile(), "30\n");
+        long deadline = System.nanoTime() + 300_000_000_000L;
+        while (count(log(), "guest clock stepped to the host's") == 0) {
+            assertEquals(0, count(log(), "cannot step the guest clock"), log());
+            assertTrue(System.nanoTime() < deadline, "no clock step within 300 s of the host's sleep\n" + log());
+            Thread.sleep(200);
+        }
+        assertEquals(1, count(log(), "the host slept "), log());
+
+        double before = System.currentTimeMillis() / 1000.0;
+        String after = ok(h.wsl("", "--system", "--", "sh", "-c", "date +%s; cut -d' ' -f1 /proc/uptime")).stdout();
+        double done = System.currentTimeMillis() / 1000.0;
+        String[] a = after.strip().split("\n");
+        long guest = Long.parseLong(a[0]); // whole seconds
+        assertTrue(guest >= Math.floor(before) - 1 && guest <= done + 1, "guest clock " + guest + ", host " + before + ".." + done);
+        // The guest never sleeps, so its uptime is its CLOCK_MONOTONIC too.
+        assertTrue(Double.parseDouble(a[1]) > Double.parseDouble(b[1]), "guest uptime went from " + b[1] + " to " + a[1]);
     }
 
     private static String getWhenUp(int port) throws Exception {

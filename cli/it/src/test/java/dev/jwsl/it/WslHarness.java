@@ -66,6 +66,7 @@ final class WslHarness implements AutoCloseable {
         pb.environment().put("XDG_DATA_HOME", base.resolve("data").toString());
         pb.environment().put("JWSL_SNAPSHOT_DIR", base.resolve("snapshot").toString());
         pb.environment().put("JWSL_WSLCONFIG", base.resolve("wslconfig").toString());
+        pb.environment().put("JWSL_TEST_HOST_SLEEP", hostSleepFile().toString());
         pb.environment().put("JWSL_KERNEL", kernel);
         pb.environment().put("JWSL_INITRD", initrd);
         String tools = System.getProperty("jwsl.tools", "");
@@ -73,6 +74,14 @@ final class WslHarness implements AutoCloseable {
             pb.environment().put("JWSL_TOOLS", tools);
         }
         return pb;
+    }
+
+    /**
+     * Seconds written here count, for this harness's service, as time the host slept: the tests
+     * cannot suspend the host (see the service's HostSleepWatch).
+     */
+    Path hostSleepFile() {
+        return base.resolve("host-sleep");
     }
 
     Result wsl(byte[] stdin, String... args) throws Exception {

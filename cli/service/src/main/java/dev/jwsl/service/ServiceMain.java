@@ -23,6 +23,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.logging.FileHandler;
@@ -81,6 +82,9 @@ public final class ServiceMain {
         WslConfig config = WslConfig.load(configFile);
         OutputStream console = new FileOutputStream(paths.stateDir().resolve("console.log").toFile(), true);
         UtilityVm utilityVm = new UtilityVm(config, kernel, initrd, tools, paths, console);
+        String sleepFile = System.getenv("JWSL_TEST_HOST_SLEEP");
+        utilityVm.watchHostSleep(new HostSleepWatch(HostSleepWatch.hostSleptNanos(sleepFile == null ? null : Path.of(sleepFile))),
+                Duration.ofSeconds(2));
         DistroService vm = new DistroService(DistroRegistry.forCurrentUser(), utilityVm, config.defaultVhdBytes());
         Runtime.getRuntime().addShutdownHook(new Thread(() -> vm.shutdown(false)));
 

@@ -18,12 +18,15 @@ import dev.jwsl.hypervisor.vmm.VmStartException;
 
 import java.io.OutputStream;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The managed utility VM: booted on the first hold, kept while holds are open, stopped after the
@@ -93,9 +96,21 @@ final class UtilityVm {
 
     /** Boots the VM if it is not running and holds it. */
     Hold hold() throws InterruptedException {
+        return hold(true).orElseThrow();
+    }
+
+    /** Holds the VM if it is running (or booting), without booting it. */
+    Optional<Hold> holdIfRunning() throws InterruptedException {
+        return hold(false);
+    }
+
+    private Optional<Hold> hold(boolean boot) throws InterruptedException {
         VirtualMachine current;
         int gen;
         synchronized (this) {
+            if (vm == null && !boot) {
+                return Optional.empty();
+            }
             if (idleStop != null) {
                 idleStop.cancel(false);
                 idleStop = null;
@@ -115,7 +130,7 @@ final class UtilityVm {
             throw new VmStartException(VmStartException.Reason.BOOT, "the utility VM stopped while booting", null);
         }
         GuestShell shell = new GuestShell(paths.vsockSocket(), RelayConstants.PORT);
-        return new Hold() {
+        return Optional.of(new Hold() {
             private boolean closed;
 
             @Override
@@ -137,8 +152,56 @@ final class UtilityVm {
                     }
                 }
             }
-        };
+        });
     }
+
+    /**
+     * Steps the guest's wall clock to the host's whenever {@code watch} sees that the host slept,
+     * looking every {@code every}. A VM that is stopped then needs nothing: every boot and every
+     * restore syncs its clock as it starts.
+     */
+    void watchHostSleep(HostSleepWatch watch, Duration every) {
+        timer.scheduleWithFixedDelay(() -> {
+            Duration slept = watch.check();
+            if (!slept.isZero() && stepping.compareAndSet(false, true)) {
+                Thread.ofPlatform().name("host-resume").daemon().start(() -> {
+                    try {
+                        stepGuestClock(slept);
+                    } finally {
+                        stepping.set(false);
+                    }
+                });
+            }
+        }, every.toMillis(), every.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    private final AtomicBoolean stepping = new AtomicBoolean();
+
+    /** The host slept for {@code slept}: the running guest's wall clock to the host's, through the relay. */
+    private void stepGuestClock(Duration slept) {
+        try {
+            Optional<Hold> held = holdIfRunning();
+            if (held.isEmpty()) {
+                return;
+            }
+            try (Hold hold = held.get()) {
+                LOG.log(System.Logger.Level.INFO, "the host slept {0} s: stepping the guest clock", slept.toMillis() / 1000.0);
+                GuestShell.Result res = hold.shell().run("/init " + HOST_SYNC_APPLET);
+                if (res.ok()) {
+                    LOG.log(System.Logger.Level.INFO, "guest clock stepped to the host's");
+                } else {
+                    LOG.log(System.Logger.Level.WARNING, "cannot step the guest clock: {0}", res.error());
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (java.io.IOException | RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "cannot step the guest clock: {0}", e.getMessage());
+        }
+    }
+
+    /** guest-init's applet that reads the host's time and entropy from the VMM (hostsync.c). */
+    static final String HOST_SYNC_APPLET = "host-sync";
 
     private void release() {
         holds--;
