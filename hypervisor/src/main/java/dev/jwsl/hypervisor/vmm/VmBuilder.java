@@ -165,8 +165,13 @@ final class VmBuilder {
         for (VmConfig.FileShare share : config.shares()) {
             k.add("share", share.tag());
         }
-        for (var e : kvm.supportedCpuid().entries()) {
-            k.add("cpuid", "%x.%x %x %x %x %x %x".formatted(e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx));
+        // What each vCPU is given, not KVM's list: that holds the APIC ID of the host CPU it was
+        // read on (leaves 0xB, 0x1F), so it differs between two runs on a multi-CPU host.
+        CpuidEntries supported = kvm.supportedCpuid();
+        for (int id = 0; id < config.cpus(); id++) {
+            for (var e : guestCpuid(supported, id).entries()) {
+                k.add("cpuid", "%x.%x %x %x %x %x %x".formatted(e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx));
+            }
         }
         k.add("xsave", kvm.xsaveSize());
         addCode(k);
@@ -392,15 +397,18 @@ final class VmBuilder {
         deviceParams.add("virtio_mmio.device=4K@0x%x:%d".formatted(base, irq));
     }
 
+    private CpuidEntries guestCpuid(CpuidEntries supported, int id) {
+        return GuestCpuid.forVcpu(supported, id, config.cpus(), kvm.check(Cap.TSC_DEADLINE_TIMER) > 0);
+    }
+
     private void createVcpus(long entry) {
         CpuidEntries supported = kvm.supportedCpuid();
-        boolean tscDeadline = kvm.check(Cap.TSC_DEADLINE_TIMER) > 0;
         vm.disablePmu();
         for (int id = 0; id < config.cpus(); id++) {
             Vcpu vcpu = vm.createVcpu(id);
             built.add(vcpu);
             vcpus.add(vcpu);
-            vcpu.setCpuid(GuestCpuid.forVcpu(supported, id, config.cpus(), tscDeadline));
+            vcpu.setCpuid(guestCpuid(supported, id));
             List<Msr> refused = vcpu.setMsrs(BootCpu.bootMsrs());
             if (!refused.isEmpty() && id == 0) {
                 // N.B. not fatal: these are what firmware would leave, and an emulating KVM (PVM)
