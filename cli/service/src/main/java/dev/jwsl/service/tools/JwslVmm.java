@@ -12,9 +12,10 @@ import dev.jwsl.service.net.PortForwarder;
 import dev.jwsl.hypervisor.vmm.VmConfig;
 import dev.jwsl.hypervisor.vmm.VmStartException;
 import picocli.CommandLine;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.Model.PositionalParamSpec;
+import picocli.CommandLine.ParseResult;
 
 import java.io.FileOutputStream;
 import java.io.FileDescriptor;
@@ -22,73 +23,119 @@ import java.io.OutputStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Callable;
 
 /**
  * {@code jwsl-vmm}: boots the jwsl kernel and init, runs one command in the VM with this terminal,
  * and exits with the command's status. Exit 125 means the VM could not start or crashed.
+ *
+ * <p>Options go through picocli's programmatic model, as {@code wsl}'s do: its annotations cost
+ * reflection and a proxy each at every start (issue 18: the VMM's start-up CPU).
  */
-@Command(name = "jwsl-vmm", mixinStandardHelpOptions = true, version = "jwsl-vmm 0.1.0",
-        description = "Boot a Linux VM on KVM, run CMD in it and exit with its status.",
-        footer = {"", "Exit status: CMD's status; 125 if the VM could not start or crashed; 2 for bad usage."})
-public final class JwslVmm implements Callable<Integer> {
+public final class JwslVmm {
     /** Exit status when the VM could not start or died. */
     public static final int EXIT_VM_FAILED = 125;
 
-    @Option(names = "--kernel", paramLabel = "K", description = "bzImage or ELF vmlinux (default: the built jwsl kernel)")
-    Path kernel = envPath("JWSL_KERNEL");
+    static CommandSpec spec() {
+        CommandSpec spec = CommandSpec.create().name("jwsl-vmm").version("jwsl-vmm 0.1.0");
+        spec.usageMessage().description("Boot a Linux VM on KVM, run CMD in it and exit with its status.")
+                .footer("", "Exit status: CMD's status; 125 if the VM could not start or crashed; 2 for bad usage.");
+        spec.addOption(OptionSpec.builder("-h", "--help").usageHelp(true).description("Show this help message and exit.").build());
+        spec.addOption(OptionSpec.builder("-V", "--version").versionHelp(true).description("Print version information and exit.").build());
+        option(spec, "--kernel", "K", Path.class, "bzImage or ELF vmlinux (default: the built jwsl kernel)");
+        option(spec, "--initrd", "I", Path.class, "initramfs (default: the built jwsl initramfs; '' for none)");
+        option(spec, "--memory", "SIZE", String.class, "guest RAM, e.g. 512M or 2G (default: 512M)");
+        option(spec, "--cpus", "N", int.class, "vCPUs (default: 2)");
+        option(spec, "--cmdline", "ARGS", String.class, "extra kernel command-line parameters");
+        repeatable(spec, "--disk", "IMAGE[,ro]", "a raw disk image as a virtio-blk device (repeatable; serials disk0, disk1, ...)");
+        repeatable(spec, "--share", "TAG=DIR", "a host directory as a virtio-9p device (repeatable); in the guest: "
+                + "mount -t 9p -o trans=virtio,version=9p2000.L TAG MOUNTPOINT");
+        flag(spec, "--net", false, "a virtio-net device on user-mode networking (libslirp): NAT to the "
+                + "host's networks, the host's loopback at 10.0.2.2 and fd00:6a77:736c::2 (host.internal)");
+        flag(spec, "--forward-ports", false, "localhost forwarding as the service does it: guest TCP "
+                + "listeners at the host's 127.0.0.1 and ::1, relayed over vsock (the guest must run '/init jwsl-ports')");
+        option(spec, "--snapshot", "DIR", Path.class, "boot, and when init is ready write a snapshot of the VM to DIR (replacing one there)");
+        option(spec, "--restore", "DIR", Path.class, "start from the snapshot in DIR if it was taken of this kernel, "
+                + "initramfs, command line (CMD included), resources and jwsl; otherwise boot and write one there");
+        flag(spec, "--print-cmdline", true, "print the kernel command line and exit");
+        spec.addPositional(PositionalParamSpec.builder().paramLabel("CMD").arity("0..*").type(List.class).auxiliaryTypes(String.class)
+                .description("command and arguments to run in the guest (default: a shell)").build());
+        return spec;
+    }
 
-    @Option(names = "--initrd", paramLabel = "I", description = "initramfs (default: the built jwsl initramfs; '' for none)")
-    Path initrd = envPath("JWSL_INITRD");
+    private static void option(CommandSpec spec, String name, String label, Class<?> type, String description) {
+        spec.addOption(OptionSpec.builder(name).paramLabel(label).type(type).description(description).build());
+    }
 
-    @Option(names = "--memory", paramLabel = "SIZE", description = "guest RAM, e.g. 512M or 2G (default: ${DEFAULT-VALUE})",
-            defaultValue = "512M")
+    private static void repeatable(CommandSpec spec, String name, String label, String description) {
+        spec.addOption(OptionSpec.builder(name).arity("1").paramLabel(label).type(List.class).auxiliaryTypes(String.class)
+                .description(description).build());
+    }
+
+    private static void flag(CommandSpec spec, String name, boolean hidden, String description) {
+        spec.addOption(OptionSpec.builder(name).type(boolean.class).hidden(hidden).description(description).build());
+    }
+
+    private final CommandLine commandLine;
+    Path kernel;
+    Path initrd;
     String memory;
-
-    @Option(names = "--cpus", paramLabel = "N", description = "vCPUs (default: ${DEFAULT-VALUE})", defaultValue = "2")
     int cpus;
-
-    @Option(names = "--cmdline", paramLabel = "ARGS", description = "extra kernel command-line parameters")
-    String extraCmdline = "";
-
-    @Option(names = "--disk", paramLabel = "IMAGE[,ro]",
-            description = "a raw disk image as a virtio-blk device (repeatable; serials disk0, disk1, ...)")
-    List<String> disks = new ArrayList<>();
-
-    @Option(names = "--share", paramLabel = "TAG=DIR",
-            description = "a host directory as a virtio-9p device (repeatable); in the guest: "
-                    + "mount -t 9p -o trans=virtio,version=9p2000.L TAG MOUNTPOINT")
-    List<String> shares = new ArrayList<>();
-
-    @Option(names = "--net", description = "a virtio-net device on user-mode networking (libslirp): NAT to the "
-            + "host's networks, the host's loopback at 10.0.2.2 and fd00:6a77:736c::2 (host.internal)")
+    String extraCmdline;
+    List<String> disks;
+    List<String> shares;
     boolean net;
-
-    @Option(names = "--forward-ports", description = "localhost forwarding as the service does it: guest TCP "
-            + "listeners at the host's 127.0.0.1 and ::1, relayed over vsock (the guest must run '/init jwsl-ports')")
     boolean forwardPorts;
-
-    @Option(names = "--snapshot", paramLabel = "DIR", description = "boot, and when init is ready write a snapshot "
-            + "of the VM to DIR (replacing one there)")
     Path snapshotDir;
-
-    @Option(names = "--restore", paramLabel = "DIR", description = "start from the snapshot in DIR if it was taken of "
-            + "this kernel, initramfs, command line (CMD included), resources and jwsl; otherwise boot and write one there")
     Path restoreDir;
-
-    @Option(names = "--print-cmdline", description = "print the kernel command line and exit", hidden = true)
     boolean printCmdline;
+    List<String> command;
 
-    @Parameters(paramLabel = "CMD", description = "command and arguments to run in the guest (default: a shell)")
-    List<String> command = new ArrayList<>();
+    private JwslVmm(CommandLine commandLine, ParseResult r) {
+        this.commandLine = commandLine;
+        kernel = r.matchedOptionValue("--kernel", envPath("JWSL_KERNEL"));
+        initrd = r.matchedOptionValue("--initrd", envPath("JWSL_INITRD"));
+        memory = r.matchedOptionValue("--memory", "512M");
+        cpus = r.matchedOptionValue("--cpus", 2);
+        extraCmdline = r.matchedOptionValue("--cmdline", "");
+        disks = r.matchedOptionValue("--disk", List.of());
+        shares = r.matchedOptionValue("--share", List.of());
+        net = r.hasMatchedOption("--net");
+        forwardPorts = r.hasMatchedOption("--forward-ports");
+        snapshotDir = r.matchedOptionValue("--snapshot", null);
+        restoreDir = r.matchedOptionValue("--restore", null);
+        printCmdline = r.hasMatchedOption("--print-cmdline");
+        command = r.matchedPositionalValue(0, List.of());
+    }
+
+    /**
+     * Parses {@code args}.
+     *
+     * @throws CommandLine.ParameterException on bad usage, with the message to show
+     */
+    static JwslVmm parse(String... args) {
+        CommandLine cl = new CommandLine(spec());
+        return new JwslVmm(cl, cl.parseArgs(args));
+    }
+
+    private CommandLine.ParameterException usage(String message) {
+        return new CommandLine.ParameterException(commandLine, message);
+    }
 
     private static Path envPath(String name) {
         String v = System.getenv(name);
         return v == null || v.isBlank() ? null : Path.of(v);
     }
 
-    @Override
-    public Integer call() {
+    /** Prints the help or version, or runs the VM; returns the exit status. */
+    int call() {
+        if (commandLine.isUsageHelpRequested()) {
+            commandLine.usage(System.out);
+            return 0;
+        }
+        if (commandLine.isVersionHelpRequested()) {
+            commandLine.printVersionHelp(System.out);
+            return 0;
+        }
         boolean tty = HostTerminal.isInteractive();
         String cmdline = cmdline(tty);
         if (printCmdline) {
@@ -97,7 +144,7 @@ public final class JwslVmm implements Callable<Integer> {
             return 0;
         }
         if (kernel == null || kernel.toString().isEmpty()) {
-            throw new CommandLine.ParameterException(new CommandLine(this), "no kernel: pass --kernel or build one "
+            throw usage("no kernel: pass --kernel or build one "
                     + "with scripts/build (bin/jwsl-vmm finds it)");
         }
         OutputStream console = new FileOutputStream(FileDescriptor.out);
@@ -107,7 +154,7 @@ public final class JwslVmm implements Callable<Integer> {
             boolean ro = d.endsWith(",ro");
             String path = ro ? d.substring(0, d.length() - 3) : d;
             if (path.isEmpty()) {
-                throw new CommandLine.ParameterException(new CommandLine(this), "--disk needs an image path");
+                throw usage("--disk needs an image path");
             }
             blk.add(new VmConfig.Disk(Path.of(path), ro, "disk" + blk.size()));
         }
@@ -115,11 +162,11 @@ public final class JwslVmm implements Callable<Integer> {
         for (String s : shares) {
             int eq = s.indexOf('=');
             if (eq <= 0 || eq == s.length() - 1) {
-                throw new CommandLine.ParameterException(new CommandLine(this), "--share needs TAG=DIR, got " + s);
+                throw usage("--share needs TAG=DIR, got " + s);
             }
             Path dir = Path.of(s.substring(eq + 1));
             if (!java.nio.file.Files.isDirectory(dir)) {
-                throw new CommandLine.ParameterException(new CommandLine(this), "--share: not a directory: " + dir);
+                throw usage("--share: not a directory: " + dir);
             }
             p9.add(new VmConfig.FileShare(s.substring(0, eq), dir));
         }
@@ -127,12 +174,12 @@ public final class JwslVmm implements Callable<Integer> {
         try {
             memoryBytes = ByteSize.parse(memory);
         } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(new CommandLine(this), "--memory: " + e.getMessage());
+            throw usage("--memory: " + e.getMessage());
         }
         VmConfig config = new VmConfig(kernel, initramfs, cmdline, memoryBytes, cpus, console).withDisks(blk).withShares(p9)
                 .withNetwork(net ? new NetConfig() : null);
         if (snapshotDir != null && restoreDir != null) {
-            throw new CommandLine.ParameterException(new CommandLine(this), "--snapshot and --restore exclude each other");
+            throw usage("--snapshot and --restore exclude each other");
         }
         if (snapshotDir != null || restoreDir != null) {
             config = config.withSnapshot(new VmConfig.Snapshot(restoreDir != null ? restoreDir : snapshotDir, restoreDir != null));
@@ -220,16 +267,17 @@ public final class JwslVmm implements Callable<Integer> {
     public static void main(String[] args) {
         // the VMM's log lines (a snapshot restored or not, and why) as one line each on stderr
         System.setProperty("java.util.logging.SimpleFormatter.format", "jwsl-vmm: %5$s%6$s%n");
-        CommandLine cl = new CommandLine(new JwslVmm()).setExitCodeExceptionMapper(e -> 2);
-        cl.setParameterExceptionHandler((ex, a) -> {
-            System.err.println("jwsl-vmm: " + ex.getMessage());
+        int status;
+        try {
+            status = parse(args).call();
+        } catch (CommandLine.ParameterException e) {
+            System.err.println("jwsl-vmm: " + e.getMessage());
             System.err.println("Try 'jwsl-vmm --help'.");
-            return 2;
-        });
-        cl.setExecutionExceptionHandler((ex, c, p) -> {
-            System.err.println("jwsl-vmm: " + ex);
-            return EXIT_VM_FAILED;
-        });
-        System.exit(cl.execute(args));
+            status = 2;
+        } catch (RuntimeException e) {
+            System.err.println("jwsl-vmm: " + e);
+            status = EXIT_VM_FAILED;
+        }
+        System.exit(status);
     }
 }
