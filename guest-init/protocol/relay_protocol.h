@@ -36,7 +36,12 @@
 #define JWSL_RELAY_SIGNAL 5    /* payload: u32 signal number, sent to the process group */
 
 /* guest -> host */
-#define JWSL_RELAY_STARTED 16  /* payload: u32 pid */
+#define JWSL_RELAY_STARTED 16  /* payload: u32 pid, then JWSL_RELAY_STAGES u32 microseconds since the
+                                  guest accepted the connection, at which the session process
+                                  started, read CREATE, entered the distro's namespaces, found
+                                  the user and saw the command exec (for `JWSL_TIMING`; a host
+                                  reads only what is there) */
+#define JWSL_RELAY_STAGES 5
 #define JWSL_RELAY_ERROR 17    /* payload: UTF-8 message; the session ends */
 #define JWSL_RELAY_STDOUT 18   /* payload: bytes (pty sessions: the terminal's output) */
 #define JWSL_RELAY_STDERR 19   /* payload: bytes (never in pty sessions) */

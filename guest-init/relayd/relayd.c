@@ -155,6 +155,23 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static long long now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* When the listener accepted this session's connection, and the stages since (STARTED's payload). */
+static long long accepted_us;
+static uint32_t stage_us[JWSL_RELAY_STAGES];
+enum { STAGE_FORKED, STAGE_CREATE, STAGE_NAMESPACES, STAGE_USER, STAGE_EXEC };
+
+static void stage(int i)
+{
+    stage_us[i] = (uint32_t)(now_us() - accepted_us);
+}
+
 /* ---- CREATE ---- */
 
 struct create {
@@ -799,6 +816,7 @@ static void session(int conn)
     sigset_t chld;
 
     *s = (struct session){.conn = conn, .master = -1, .in_fd = -1, .out_fd = {-1, -1}, .sfd = -1};
+    stage(STAGE_FORKED);
     setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     if (read_full(conn, hdr, HDR) != 0)
@@ -820,11 +838,13 @@ static void session(int conn)
         send_error(conn, bad);
         return;
     }
+    stage(STAGE_CREATE);
     /* A distro's command runs in its namespaces: its /etc/passwd, its /dev/pts, its PID 1. */
     if (*C.distro && distro_enter(C.distro, msg, sizeof(msg)) != 0) {
         send_error(conn, msg);
         return;
     }
+    stage(STAGE_NAMESPACES);
     if (lookup_user(C.user, &user) != 0) {
         if (*C.distro)
             snprintf(msg, sizeof(msg), "user %s not found in %s", C.user, C.distro);
@@ -833,6 +853,7 @@ static void session(int conn)
         send_error(conn, msg);
         return;
     }
+    stage(STAGE_USER);
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     s->sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -849,10 +870,13 @@ static void session(int conn)
         send_error(conn, msg);
         return;
     }
+    stage(STAGE_EXEC);
     fcntl(conn, F_SETFL, O_NONBLOCK);
-    unsigned char pid[4];
-    put_u32(pid, (uint32_t)s->pid);
-    queue_frame(s, JWSL_RELAY_STARTED, pid, 4);
+    unsigned char started[4 + 4 * JWSL_RELAY_STAGES];
+    put_u32(started, (uint32_t)s->pid);
+    for (int i = 0; i < JWSL_RELAY_STAGES; i++)
+        put_u32(started + 4 + 4 * i, stage_us[i]);
+    queue_frame(s, JWSL_RELAY_STARTED, started, sizeof(started));
     relay(s);
 }
 
@@ -925,6 +949,7 @@ static int serve(int lfd, void (*listening)(void))
         if (!p[0].revents)
             continue;
         int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        accepted_us = now_us();
         if (conn < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                 usleep(100 * 1000);

@@ -206,7 +206,9 @@ public final class Wsl {
     public static void main(String[] args) {
         int status;
         try {
-            status = parse(args).run();
+            Wsl wsl = parse(args);
+            Timing.reached("parsed");
+            status = wsl.run();
         } catch (CommandLine.ParameterException e) {
             System.err.println("wsl: " + e.getMessage());
             System.err.println("Try 'wsl --help'.");
@@ -215,6 +217,7 @@ public final class Wsl {
             System.err.println("wsl: " + e);
             status = WslClient.EXIT_JWSL_FAILURE;
         }
+        Timing.report(System.err);
         System.exit(status);
     }
 }

@@ -2,6 +2,8 @@ package dev.jwsl.cli;
 
 import dev.jwsl.protocol.relay.CreateRequest;
 import dev.jwsl.protocol.relay.HostTerminal;
+import dev.jwsl.protocol.relay.HybridVsock;
+import dev.jwsl.protocol.relay.RelayConstants;
 import dev.jwsl.protocol.relay.RelaySession;
 import dev.jwsl.protocol.ServicePaths;
 import dev.jwsl.protocol.JwslMessage;
@@ -10,6 +12,7 @@ import java.io.FileDescriptor;
 import java.io.FileInputStream;
 import java.io.FileOutputStream;
 import java.io.IOException;
+import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -24,6 +27,9 @@ final class WslClient {
     static final int EXIT_BROKEN_PIPE = 141;
     /** Environment passed into the guest: terminal and locale, not host paths. */
     private static final List<String> FORWARDED_ENV = List.of("TERM", "LANG", "LC_ALL", "COLORTERM");
+
+    /** How long an early relay connection may wait for the service's answer (the guest waits 30 s). */
+    private static final long EARLY_RELAY_MAX_NS = 5_000_000_000L;
 
     private final ServicePaths paths = ServicePaths.forCurrentUser();
 
@@ -59,23 +65,35 @@ final class WslClient {
     }
 
     int run(List<String> command, boolean exec, String cwd, String user, String distro, boolean system) {
-        boolean tty = HostTerminal.isInteractive();
+        boolean tty = interactive();
         try (ServiceClient s = service()) {
-            JwslMessage.Response r = s.call(tx -> new JwslMessage.EnsureVm(tx, distro, system));
+            Timing.reached("service-connected");
+            SocketChannel early = startRelay();
+            long asked = System.nanoTime();
+            JwslMessage.Response r;
+            try {
+                r = s.call(tx -> new JwslMessage.EnsureVm(tx, distro, system));
+            } catch (IOException e) {
+                closeQuietly(early);
+                throw e;
+            }
             if (!(r instanceof JwslMessage.VmReady ready)) {
+                closeQuietly(early);
                 return fail(r);
             }
+            Timing.reached("vm-ready");
             int[] size = tty ? HostTerminal.windowSize() : new int[] {0, 0};
             String runAs = user.isEmpty() ? ready.defaultUser() : user;
             CreateRequest req = new CreateRequest(tty, size[0], size[1], runAs, cwd, ready.distro(), argv(command, exec),
                     env());
-            try (RelaySession session = RelaySession.connect(Path.of(ready.vsockSocket()), ready.relayPort());
-                 HostTerminal terminal = tty ? HostTerminal.raw() : HostTerminal.none()) {
+            try (RelaySession session = relay(early, asked, ready);
+                 HostTerminal terminal = tty ? HostTerminal.raw() : null) {
+                Timing.reached("relay-connected");
                 if (tty) {
                     watchWindowSize(session, size);
                 }
                 return session.run(req, new FileInputStream(FileDescriptor.in), new FileOutputStream(FileDescriptor.out),
-                        new FileOutputStream(FileDescriptor.err));
+                        new FileOutputStream(FileDescriptor.err), Timing.session());
             }
         } catch (IllegalArgumentException | IOException e) {
             if ("Broken pipe".equals(e.getMessage())) {
@@ -83,6 +101,65 @@ final class WslClient {
             }
             return fail(e.getMessage());
         }
+    }
+
+    /**
+     * Opens the relay connection before the service has said the VM runs, so that the guest
+     * accepts it while the service answers (a round trip through the VMM and the guest less per
+     * call, issue 29); null when no VM listens. Nothing is sent to the guest on it before the
+     * service has answered.
+     */
+    private SocketChannel startRelay() {
+        try {
+            return HybridVsock.start(paths.vsockSocket(), RelayConstants.PORT);
+        } catch (IOException e) {
+            return null; // no VM yet: the service starts one and the relay connects after
+        }
+    }
+
+    /**
+     * The relay session for {@code ready}: on the early connection when it reached that VM in
+     * time, else on a new one. An early connection can have reached a VM that stopped before the
+     * service answered (an idle shutdown, --shutdown from elsewhere): no command was sent on it,
+     * so a new connection to the VM the service vouches for is not a retry. One the service was
+     * slow to answer for (a distro starting) is not used either: the guest gives up waiting for
+     * a command on it after 30 s.
+     */
+    private RelaySession relay(SocketChannel early, long askedNanos, JwslMessage.VmReady ready) throws IOException {
+        Path socket = Path.of(ready.vsockSocket());
+        if (early != null) {
+            if (socket.equals(paths.vsockSocket()) && ready.relayPort() == RelayConstants.PORT
+                    && System.nanoTime() - askedNanos < EARLY_RELAY_MAX_NS) {
+                try {
+                    return RelaySession.finish(early, ready.relayPort());
+                } catch (IOException e) {
+                    // that VM went away (the stream is closed): connect to the one that runs now
+                }
+            } else {
+                closeQuietly(early);
+            }
+        }
+        return RelaySession.connect(socket, ready.relayPort());
+    }
+
+    private static void closeQuietly(SocketChannel ch) {
+        if (ch != null) {
+            try {
+                ch.close();
+            } catch (IOException ignored) {
+                // nothing was sent on it
+            }
+        }
+    }
+
+    /**
+     * Whether stdin and stdout are terminals: bin/wsl's {@code [ -t ]} ({@code JWSL_TTY}), else
+     * libc's isatty. Only a terminal session touches {@link HostTerminal}, whose FFM bindings cost
+     * ~50 ms of every start on the host and far more under emulation (issue 29).
+     */
+    private static boolean interactive() {
+        String tty = System.getenv("JWSL_TTY");
+        return tty != null ? tty.equals("1") : HostTerminal.isInteractive();
     }
 
     /** {@code --list}: WSL's layouts; {@code --quiet} names only, {@code --verbose} a table. */

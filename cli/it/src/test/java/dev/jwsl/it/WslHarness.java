@@ -157,13 +157,37 @@ final class WslHarness implements AutoCloseable {
 
     /** Kills this harness's service with SIGKILL (and the VM it runs). */
     void killService() throws Exception {
-        for (ProcessHandle p : ProcessHandle.allProcesses().toList()) {
-            String cmd = p.info().commandLine().orElse("");
-            if (cmd.contains("dev.jwsl.service.ServiceMain") && environ(p).contains(base.toString())) {
-                p.destroyForcibly();
-                p.onExit().get(10, TimeUnit.SECONDS);
+        for (ProcessHandle p : services()) {
+            p.destroyForcibly();
+            p.onExit().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /** This harness's running service. */
+    ProcessHandle service() {
+        List<ProcessHandle> s = services();
+        assertEquals(1, s.size(), "services running for " + base + ": " + s);
+        return s.get(0);
+    }
+
+    private List<ProcessHandle> services() {
+        return ProcessHandle.allProcesses().filter(p -> p.info().commandLine().orElse("")
+                .contains("dev.jwsl.service.ServiceMain") && environ(p).contains(base.toString())).toList();
+    }
+
+    /** What {@code process}'s open descriptors point at, one entry each. */
+    static List<String> descriptors(ProcessHandle process) throws IOException {
+        List<String> targets = new ArrayList<>();
+        try (var fds = Files.list(Path.of("/proc", Long.toString(process.pid()), "fd"))) {
+            for (Path fd : fds.toList()) {
+                try {
+                    targets.add(Files.readSymbolicLink(fd).toString());
+                } catch (IOException closedMeanwhile) {
+                    // gone between the listing and the read
+                }
             }
         }
+        return targets;
     }
 
     private static String environ(ProcessHandle p) {

@@ -22,7 +22,6 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -107,22 +106,38 @@ class WslIT {
 
     @Test
     @Order(4)
-    void fiftyConcurrentCallsEachGetTheirOwnOutput() throws Exception {
-        List<CompletableFuture<WslHarness.Result>> calls = new ArrayList<>();
-        for (int i = 0; i < 50; i++) {
-            String n = Integer.toString(i);
-            calls.add(CompletableFuture.supplyAsync(() -> {
-                try {
-                    return wsl("", "--", "sh", "-c", "echo $0", n);
-                } catch (Exception e) {
-                    throw new RuntimeException(e);
-                }
-            }));
+    void aHundredCallsAtOnceEachGetTheirOwnOutputAndStatus() throws Exception {
+        List<Call> calls = new ArrayList<>();
+        for (int i = 0; i < 100; i++) { // all started before any is waited for: 100 at once
+            calls.add(Call.start(i, List.of("--", "sh", "-c", "echo $0; exit $(($0 % 7))", Integer.toString(i))));
         }
-        for (int i = 0; i < 50; i++) {
-            WslHarness.Result r = calls.get(i).get(300, TimeUnit.SECONDS);
-            assertEquals(0, r.exit(), r.toString());
-            assertEquals(i + "\n", r.stdout());
+        for (Call c : calls) {
+            WslHarness.Result r = c.result();
+            assertEquals(c.n % 7, r.exit(), "call " + c.n + ": " + r);
+            assertEquals(c.n + "\n", r.stdout(), "call " + c.n + ": " + r);
+            assertEquals("", r.stderr(), "call " + c.n + ": " + r);
+        }
+    }
+
+    /** One {@code wsl} process started now; its result once it ends. */
+    private record Call(int n, Process process, Path out, Path err) {
+        static Call start(int n, List<String> args) throws IOException {
+            Path out = Files.createTempFile(base, "call-out", "");
+            Path err = Files.createTempFile(base, "call-err", "");
+            Process p = builder(args).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                    .redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+            return new Call(n, p, out, err);
+        }
+
+        WslHarness.Result result() throws Exception {
+            if (!process.waitFor(600, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                fail("wsl call " + n + " hung");
+            }
+            WslHarness.Result r = new WslHarness.Result(process.exitValue(), Files.readString(out), Files.readString(err));
+            Files.delete(out);
+            Files.delete(err);
+            return r;
         }
     }
 
@@ -197,20 +212,47 @@ class WslIT {
 
     @Test
     @Order(7)
-    void aDisconnectedClientsCommandGetsSighup() throws Exception {
-        Process p = builder(List.of("--", "sh", "-c",
+    void aKilledClientLeavesNoGuestProcessAndNoServiceDescriptor() throws Exception {
+        ProcessHandle service = h.service();
+        assertEquals(0, wsl("", "--", "true").exit()); // whatever a call opens once is open now
+        List<String> before = WslHarness.descriptors(service);
+        // One command ends on the SIGHUP the relay sends; one ignores it, and the SIGKILL that
+        // follows 5 s later ends it (its sleep's argument marks it: 1000007).
+        Process hup = builder(List.of("--", "sh", "-c",
                 "rm -f /tmp/hup; trap 'echo hup > /tmp/hup; exit 1' HUP; echo started; while :; do sleep 1; done"))
                 .redirectErrorStream(true).start();
-        byte[] started = p.getInputStream().readNBytes("started\n".length());
-        assertEquals("started\n", new String(started, StandardCharsets.UTF_8));
-        p.destroyForcibly();
-        p.onExit().get(30, TimeUnit.SECONDS);
-        // One guest command waits for the file: a guest command is never retried, since a retry
-        // would hide a crashed one (issue 14).
+        Process deaf = builder(List.of("--", "sh", "-c", "trap '' HUP; echo started; exec sleep 1000007"))
+                .redirectErrorStream(true).start();
+        for (Process p : List.of(hup, deaf)) {
+            byte[] started = p.getInputStream().readNBytes("started\n".length());
+            assertEquals("started\n", new String(started, StandardCharsets.UTF_8));
+        }
+        hup.destroyForcibly();
+        deaf.destroyForcibly();
+        hup.onExit().get(30, TimeUnit.SECONDS);
+        deaf.onExit().get(30, TimeUnit.SECONDS);
+        // One guest command waits for both outcomes: a guest command is never retried, since a
+        // retry would hide a crashed one (issue 14). The marker is built at run time, so that this
+        // shell's own command line does not match it.
         WslHarness.Result r = wsl("", "--", "sh", "-c",
-                "i=0; while [ ! -s /tmp/hup ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i+1)); done; cat /tmp/hup");
+                "i=0; while [ ! -s /tmp/hup ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i+1)); done; cat /tmp/hup; "
+                        + "m=100000; m=${m}7; i=0; while [ $i -lt 300 ]; do left=; "
+                        + "for c in /proc/[0-9]*/cmdline; do grep -qF \"$m\" \"$c\" 2>/dev/null && left=1; done; "
+                        + "[ -z \"$left\" ] && break; sleep 0.2; i=$((i+1)); done; "
+                        + "[ -z \"$left\" ] && echo no sleep left || echo sleep still running");
         assertEquals(0, r.exit(), r.toString());
-        assertEquals("hup\n", r.stdout(), r.toString());
+        assertEquals("hup\nno sleep left\n", r.stdout(), r.toString());
+        // The service let go of both calls' connections (the client's, the relay's, the guest's).
+        long deadline = System.currentTimeMillis() + 60_000;
+        List<String> after = WslHarness.descriptors(service);
+        while (after.size() > before.size() && System.currentTimeMillis() < deadline) {
+            Thread.sleep(200);
+            after = WslHarness.descriptors(service);
+        }
+        List<String> leaked = new ArrayList<>(after);
+        before.forEach(leaked::remove);
+        assertTrue(after.size() <= before.size(), "the service holds " + (after.size() - before.size())
+                + " more descriptors than before the killed calls: " + leaked);
     }
 
     @Test
@@ -236,6 +278,35 @@ class WslIT {
 
     @Test
     @Order(10)
+    void callsRacingAShutdownSucceedOrSayWhyAndTheNextOneRuns() throws Exception {
+        assertEquals(0, wsl("", "--", "true").exit());
+        List<Call> calls = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            calls.add(Call.start(i, List.of("--", "sh", "-c", "echo $0", Integer.toString(i))));
+        }
+        Call shutdown = Call.start(-1, List.of("--shutdown"));
+        for (int i = 4; i < 8; i++) {
+            calls.add(Call.start(i, List.of("--", "sh", "-c", "echo $0", Integer.toString(i))));
+        }
+        assertEquals(0, shutdown.result().exit());
+        for (Call c : calls) {
+            WslHarness.Result r = c.result();
+            if (r.exit() == 0) { // it ran before the VM stopped, or in the one started after
+                assertEquals(c.n + "\n", r.stdout(), "call " + c.n + ": " + r);
+            } else { // caught by the shutdown: one line saying so; its output, if any, is its own
+                assertEquals(1, r.exit(), "call " + c.n + ": " + r);
+                assertTrue(r.stderr().startsWith("wsl: ") && r.stderr().indexOf('\n') == r.stderr().length() - 1,
+                        "call " + c.n + ": " + r);
+                assertTrue(r.stdout().isEmpty() || r.stdout().equals(c.n + "\n"), "call " + c.n + ": " + r);
+            }
+        }
+        WslHarness.Result after = wsl("", "--", "echo", "after");
+        assertEquals(0, after.exit(), after.toString());
+        assertEquals("after\n", after.stdout(), after.toString());
+    }
+
+    @Test
+    @Order(11)
     void aCrashedServiceIsReplacedAndAnIdleVmStops() throws Exception {
         Files.writeString(base.resolve("wslconfig"), "[wsl2]\nvmIdleTimeout=2000\n");
         assertEquals(0, wsl("", "--", "true").exit());

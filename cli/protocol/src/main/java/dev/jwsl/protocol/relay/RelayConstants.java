@@ -18,6 +18,9 @@ public final class RelayConstants {
     public static final int SIGNAL = 5;
 
     public static final int STARTED = 16;
+    /** What STARTED's microsecond values after the pid mark, in order (JWSL_RELAY_STAGES of them). */
+    public static final java.util.List<String> GUEST_STAGES = java.util.List.of("forked", "create", "namespaces", "user",
+            "exec");
     public static final int ERROR = 17;
     public static final int STDOUT = 18;
     public static final int STDERR = 19;

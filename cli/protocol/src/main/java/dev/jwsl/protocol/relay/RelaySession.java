@@ -37,6 +37,11 @@ public final class RelaySession implements AutoCloseable {
         return new RelaySession(HybridVsock.connect(vsockSocket, port));
     }
 
+    /** A session on a stream that {@link HybridVsock#start} opened: reads the VMM's answer first. */
+    public static RelaySession finish(SocketChannel started, int port) throws IOException {
+        return new RelaySession(HybridVsock.finish(started, port));
+    }
+
     /** Sends one frame; safe from several threads. */
     public void send(int type, byte[] payload, int length) throws IOException {
         ByteBuffer header = ByteBuffer.allocate(RelayConstants.HEADER_SIZE).order(ByteOrder.LITTLE_ENDIAN);
@@ -56,8 +61,16 @@ public final class RelaySession implements AutoCloseable {
      */
     public int run(CreateRequest request, InputStream stdin, OutputStream stdout, OutputStream stderr)
             throws IOException {
+        return run(request, stdin, stdout, stderr, SessionTimer.NONE);
+    }
+
+    /** As {@link #run(CreateRequest, InputStream, OutputStream, OutputStream)}, telling {@code timer} its stages. */
+    public int run(CreateRequest request, InputStream stdin, OutputStream stdout, OutputStream stderr, SessionTimer timer)
+            throws IOException {
         byte[] create = request.encode();
         send(RelayConstants.CREATE, create, create.length);
+        timer.mark("create-sent");
+        boolean output = false;
         Thread pump = Thread.ofPlatform().name("relay-stdin").daemon().start(() -> pumpStdin(stdin, request.tty()));
         try {
             ByteBuffer header = ByteBuffer.allocate(RelayConstants.HEADER_SIZE).order(ByteOrder.LITTLE_ENDIAN);
@@ -77,19 +90,24 @@ public final class RelaySession implements AutoCloseable {
                     throw new RelayException("the VM stopped during the command");
                 }
                 switch (type) {
-                    case RelayConstants.STARTED -> { }
-                    case RelayConstants.STDOUT -> {
-                        stdout.write(payload, 0, length);
-                        stdout.flush();
+                    case RelayConstants.STARTED -> {
+                        timer.mark("started");
+                        timer.guestStages(guestStages(payload, length));
                     }
-                    case RelayConstants.STDERR -> {
-                        stderr.write(payload, 0, length);
-                        stderr.flush();
+                    case RelayConstants.STDOUT, RelayConstants.STDERR -> {
+                        if (!output) {
+                            output = true;
+                            timer.mark("first-output");
+                        }
+                        OutputStream to = type == RelayConstants.STDOUT ? stdout : stderr;
+                        to.write(payload, 0, length);
+                        to.flush();
                     }
                     case RelayConstants.EXIT -> {
                         if (length != 4) {
                             throw new RelayException("malformed exit frame from the guest");
                         }
+                        timer.mark("exit-frame");
                         return ByteBuffer.wrap(payload, 0, 4).order(ByteOrder.LITTLE_ENDIAN).getInt();
                     }
                     case RelayConstants.ERROR -> throw new RelayException(
@@ -100,6 +118,17 @@ public final class RelaySession implements AutoCloseable {
         } finally {
             pump.interrupt();
         }
+    }
+
+    /** STARTED's stage times after the pid: as many whole ones as the guest sent, at most the known ones. */
+    private static long[] guestStages(byte[] payload, int length) {
+        int n = Math.max(0, Math.min((length - 4) / 4, RelayConstants.GUEST_STAGES.size()));
+        ByteBuffer b = ByteBuffer.wrap(payload, 0, length).order(ByteOrder.LITTLE_ENDIAN);
+        long[] micros = new long[n];
+        for (int i = 0; i < n; i++) {
+            micros[i] = Integer.toUnsignedLong(b.getInt(4 + 4 * i));
+        }
+        return micros;
     }
 
     private boolean readFully(ByteBuffer b) throws IOException {

@@ -27,7 +27,7 @@ class RelayConstantsTest {
                 Map.entry("RESIZE", RelayConstants.RESIZE), Map.entry("SIGNAL", RelayConstants.SIGNAL),
                 Map.entry("STARTED", RelayConstants.STARTED), Map.entry("ERROR", RelayConstants.ERROR),
                 Map.entry("STDOUT", RelayConstants.STDOUT), Map.entry("STDERR", RelayConstants.STDERR),
-                Map.entry("EXIT", RelayConstants.EXIT)));
+                Map.entry("EXIT", RelayConstants.EXIT), Map.entry("STAGES", RelayConstants.GUEST_STAGES.size())));
         assertTrue(header.text().contains("#define JWSL_RELAY_HOST_CWD \"" + RelayConstants.HOST_CWD + "\""), "HOST_CWD");
     }
 
