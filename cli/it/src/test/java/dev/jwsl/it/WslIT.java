@@ -108,14 +108,22 @@ class WslIT {
     @Order(4)
     void aHundredCallsAtOnceEachGetTheirOwnOutputAndStatus() throws Exception {
         List<Call> calls = new ArrayList<>();
-        for (int i = 0; i < 100; i++) { // all started before any is waited for: 100 at once
-            calls.add(Call.start(i, List.of("--", "sh", "-c", "echo $0; exit $(($0 % 7))", Integer.toString(i))));
+        List<WslHarness.Result> results = new ArrayList<>();
+        try {
+            for (int i = 0; i < 100; i++) { // all started before any is waited for: 100 at once
+                calls.add(Call.start(i, List.of("--", "sh", "-c", "echo $0; exit $(($0 % 7))", Integer.toString(i))));
+            }
+            for (Call c : calls) {
+                results.add(c.result());
+            }
+        } finally { // a failed call must not leave the others loading the next tests
+            calls.forEach(c -> c.process.destroyForcibly());
         }
-        for (Call c : calls) {
-            WslHarness.Result r = c.result();
-            assertEquals(c.n % 7, r.exit(), "call " + c.n + ": " + r);
-            assertEquals(c.n + "\n", r.stdout(), "call " + c.n + ": " + r);
-            assertEquals("", r.stderr(), "call " + c.n + ": " + r);
+        for (int i = 0; i < 100; i++) {
+            WslHarness.Result r = results.get(i);
+            assertEquals(i % 7, r.exit(), "call " + i + ": " + r);
+            assertEquals(i + "\n", r.stdout(), "call " + i + ": " + r);
+            assertEquals("", r.stderr(), "call " + i + ": " + r);
         }
     }
 

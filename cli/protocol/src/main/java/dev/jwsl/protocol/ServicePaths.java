@@ -1,6 +1,5 @@
 package dev.jwsl.protocol;
 
-import com.sun.security.auth.module.UnixSystem;
 
 import java.io.IOException;
 import java.nio.file.FileAlreadyExistsException;
@@ -82,15 +81,27 @@ public record ServicePaths(Path runtimeDir, Path stateDir) {
     public void create() throws IOException {
         Path parent = runtimeDir.toAbsolutePath().getParent();
         if (parent != null) {
-            Files.createDirectories(parent);
+            createDirectories(parent);
         }
-        try {
-            Files.createDirectory(runtimeDir, PosixFilePermissions.asFileAttribute(OWNER_ONLY));
-        } catch (FileAlreadyExistsException there) {
-            // someone made it, maybe not us: checked below
+        if (!Files.exists(runtimeDir, LinkOption.NOFOLLOW_LINKS)) {
+            try {
+                Files.createDirectory(runtimeDir, PosixFilePermissions.asFileAttribute(OWNER_ONLY));
+            } catch (FileAlreadyExistsException there) {
+                // someone made it meanwhile, maybe not us: checked below
+            }
         }
         requireOwnDirectory(runtimeDir);
-        Files.createDirectories(stateDir);
+        createDirectories(stateDir);
+    }
+
+    /**
+     * As {@link Files#createDirectories}, which throws and catches an exception for a directory
+     * that exists: every {@code wsl} call paid for three (issue 29).
+     */
+    private static void createDirectories(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            Files.createDirectories(dir);
+        }
     }
 
     /**
@@ -107,13 +118,31 @@ public record ServicePaths(Path runtimeDir, Path stateDir) {
         if (!(Boolean) st.get("isDirectory")) {
             throw unsafe(dir, "is not a directory");
         }
-        long me = new UnixSystem().getUid();
+        long me = uid();
         int owner = (Integer) st.get("uid");
         if (owner != me) {
             throw unsafe(dir, "is owned by uid " + owner + ", not by you (uid " + me + ")");
         }
         if (((Integer) st.get("mode") & 077) != 0) {
             Files.setPosixFilePermissions(dir, OWNER_ONLY);
+        }
+    }
+
+    /**
+     * This process's real uid, from {@code /proc/self/status}: JAAS's {@code UnixSystem} loads a
+     * native library for it, ~10 ms of every {@code wsl} start on the host (issue 29).
+     */
+    static long uid() throws IOException {
+        String status = Files.readString(Path.of("/proc/self/status"));
+        int at = status.indexOf("\nUid:");
+        if (at < 0) {
+            throw new IOException("/proc/self/status has no Uid line");
+        }
+        String[] ids = status.substring(at + 5, status.indexOf('\n', at + 1)).strip().split("\\s+");
+        try {
+            return Long.parseLong(ids[0]);
+        } catch (NumberFormatException e) {
+            throw new IOException("/proc/self/status has a malformed Uid line", e);
         }
     }
 

@@ -33,6 +33,11 @@ class ServicePathsTest {
         paths = new ServicePaths(runtime, tmp.resolve("state"));
     }
 
+    @Test
+    void theUidIsTheOneJaasReports() throws IOException {
+        assertEquals(new UnixSystem().getUid(), ServicePaths.uid());
+    }
+
     static void assumeRoot() {
         assumeTrue(new UnixSystem().getUid() == 0, "needs root to play another user");
     }

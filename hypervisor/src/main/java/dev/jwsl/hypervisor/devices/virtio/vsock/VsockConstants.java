@@ -51,8 +51,13 @@ final class VsockConstants {
      * queue. A guest that keeps sending and posts no receive buffers gets no more than this.
      */
     static final int MAX_UNBOUND_RST = 256;
-    /** How long a host-initiated connection waits for the guest's RESPONSE (Firecracker waits 2 s). */
-    static final long CONNECT_TIMEOUT_MS = 5000;
+    /**
+     * How long a host-initiated connection waits for the guest's RESPONSE (Firecracker waits 2 s).
+     * Long enough for a guest on a host under load: 100 `wsl` calls started at once on a
+     * one-CPU host kept the guest from answering for over 10 s (issue 29). A hung guest only
+     * holds the connection's place that long.
+     */
+    static final long CONNECT_TIMEOUT_MS = 30_000;
     /** First local port for host-initiated connections (Firecracker uses 1 << 30 too). */
     static final int FIRST_HOST_PORT = 1 << 30;
 
