@@ -30,8 +30,8 @@ public final class RelaySession implements AutoCloseable {
     }
 
     /**
-     * Connects to guest port {@code port} through the hybrid-vsock socket {@code vsockSocket}. A
-     * guest that does not answer within {@link HybridVsock#HANDSHAKE_TIMEOUT_MS} is an error, not a hang.
+     * Connects to guest port {@code port} through the hybrid-vsock socket {@code vsockSocket} (see
+     * {@link HybridVsock#connect} for how long that may take).
      */
     public static RelaySession connect(Path vsockSocket, int port) throws IOException {
         return new RelaySession(HybridVsock.connect(vsockSocket, port));
