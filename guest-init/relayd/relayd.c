@@ -51,7 +51,11 @@
 #define HDR JWSL_RELAY_HEADER_SIZE
 #define MAX_PAYLOAD JWSL_RELAY_MAX_PAYLOAD
 #define MAX_STRINGS 1024          /* argv entries, and env entries, in a CREATE */
-#define CREATE_TIMEOUT_S 30       /* for the CREATE frame and for sending ERROR */
+/* For the CREATE frame and for sending ERROR. Long: a client on a loaded host can take many
+ * seconds from connecting to sending CREATE (100 `wsl` calls at once on one emulated CPU took over
+ * 30 s, and the session's close reset the late CREATE: issue 29), and a client that dies closes
+ * its connection anyway. This only bounds a live client that connects and never sends. */
+#define CREATE_TIMEOUT_S 300
 #define HANGUP_GRACE_MS 5000      /* SIGHUP -> SIGKILL when the host goes away */
 #define LINGER_MS 2000            /* reading the host's last frames before closing */
 #define MAX_SIGNAL 64
