@@ -38,15 +38,18 @@ final class WslClient {
         if (launcher == null || launcher.isBlank()) {
             throw new IOException("JWSL_SERVICE_CMD is not set: start wsl through bin/wsl");
         }
-        return ServiceClient.connect(paths, List.of("/bin/sh", "-c", launcher));
+        ServiceClient client = ServiceClient.connect(paths, List.of("/bin/sh", "-c", launcher));
+        Timing.reached("service-connected");
+        return client;
     }
 
     int status() {
         try (ServiceClient s = service()) {
             JwslMessage.Response r = s.call(JwslMessage.Status::new);
             if (r instanceof JwslMessage.StatusReply st) {
-                System.out.printf("VM: %s%nSessions: %d%nUptime: %d s%nIdle timeout: %d s%nKernel: %s%n",
-                        st.vmState(), st.sessions(), st.uptimeMs() / 1000, st.idleTimeoutMs() / 1000, st.kernel());
+                // Concatenation, not printf: java.util.Formatter's first use costs more than the call.
+                System.out.print("VM: " + st.vmState() + "\nSessions: " + st.sessions() + "\nUptime: " + st.uptimeMs() / 1000
+                        + " s\nIdle timeout: " + st.idleTimeoutMs() / 1000 + " s\nKernel: " + st.kernel() + "\n");
                 return 0;
             }
             return fail(r);
@@ -67,7 +70,6 @@ final class WslClient {
     int run(List<String> command, boolean exec, String cwd, String user, String distro, boolean system) {
         boolean tty = interactive();
         try (ServiceClient s = service()) {
-            Timing.reached("service-connected");
             SocketChannel early = startRelay();
             long asked = System.nanoTime();
             JwslMessage.Response r;
