@@ -28,7 +28,10 @@ final class WslClient {
     /** Environment passed into the guest: terminal and locale, not host paths. */
     private static final List<String> FORWARDED_ENV = List.of("TERM", "LANG", "LC_ALL", "COLORTERM");
 
-    /** How long an early relay connection may wait for the service's answer (the guest waits 30 s). */
+    /**
+     * How long an early relay connection may wait for the service's answer: well inside the 300 s
+     * the guest waits for a command on it, which a distro's first start on a slow host can use up.
+     */
     private static final long EARLY_RELAY_MAX_NS = 5_000_000_000L;
 
     private final ServicePaths paths = ServicePaths.forCurrentUser();
@@ -125,7 +128,7 @@ final class WslClient {
      * service answered (an idle shutdown, --shutdown from elsewhere): no command was sent on it,
      * so a new connection to the VM the service vouches for is not a retry. One the service was
      * slow to answer for (a distro starting) is not used either: the guest gives up waiting for
-     * a command on it after 30 s.
+     * a command on it after 300 s.
      */
     private RelaySession relay(SocketChannel early, long askedNanos, JwslMessage.VmReady ready) throws IOException {
         Path socket = Path.of(ready.vsockSocket());
