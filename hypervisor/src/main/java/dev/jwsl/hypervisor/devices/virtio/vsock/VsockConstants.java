@@ -53,9 +53,10 @@ final class VsockConstants {
     static final int MAX_UNBOUND_RST = 256;
     /**
      * How long a host-initiated connection waits for the guest's RESPONSE (Firecracker waits 2 s).
-     * Long enough for a guest on a host under load: 100 `wsl` calls started at once on a
-     * one-CPU host kept the guest from answering for over 10 s (issue 29). A hung guest only
-     * holds the connection's place that long.
+     * Long, because the host clients have no limit of their own (a wall-clock limit in a client
+     * failed healthy calls when 100 `wsl` calls at once starved each other on one CPU, issue 29):
+     * this is what bounds their wait for a guest that never answers, which only holds the
+     * connection's place that long.
      */
     static final long CONNECT_TIMEOUT_MS = 30_000;
     /** First local port for host-initiated connections (Firecracker uses 1 << 30 too). */
