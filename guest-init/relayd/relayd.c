@@ -584,6 +584,13 @@ static void handle_frame(struct session *s)
     }
 }
 
+/* Why the session ends without its command's exit status, for the console: -1. */
+static int host_gone(const char *why)
+{
+    say("a session ends before its command did: %s", why);
+    return -1;
+}
+
 /* Reads and handles host frames until the socket would block or STDIN must wait for the
  * command. Returns -1 when the host is gone or breaks the protocol. */
 static int pump_host(struct session *s)
@@ -593,9 +600,9 @@ static int pump_host(struct session *s)
         if (s->hdr_len < HDR) {
             n = read(s->conn, s->hdr + s->hdr_len, HDR - s->hdr_len);
             if (n == 0)
-                return -1;
+                return host_gone("the host closed the connection");
             if (n < 0)
-                return errno == EAGAIN || errno == EINTR ? 0 : -1;
+                return errno == EAGAIN || errno == EINTR ? 0 : host_gone(strerror(errno));
             s->hdr_len += (size_t)n;
             if (s->hdr_len < HDR)
                 continue;
@@ -603,21 +610,21 @@ static int pump_host(struct session *s)
             s->plen = get_u32(s->hdr + 4);
             s->pgot = 0;
             if (s->plen > MAX_PAYLOAD)
-                return -1;
+                return host_gone("a frame over the payload limit");
             switch (s->type) {
             case JWSL_RELAY_STDIN:
                 break;
             case JWSL_RELAY_STDIN_EOF:
                 if (s->plen != 0)
-                    return -1;
+                    return host_gone("a malformed STDIN_EOF frame");
                 break;
             case JWSL_RELAY_RESIZE:
             case JWSL_RELAY_SIGNAL:
                 if (s->plen != 4)
-                    return -1;
+                    return host_gone("a malformed RESIZE or SIGNAL frame");
                 break;
             default:
-                return -1;
+                return host_gone("a frame of an unknown type");
             }
         }
         int data = s->type == JWSL_RELAY_STDIN || s->type == JWSL_RELAY_STDIN_EOF;
@@ -627,9 +634,9 @@ static int pump_host(struct session *s)
             unsigned char *dst = s->type == JWSL_RELAY_STDIN ? s->stdin_buf : s->ctrl;
             n = read(s->conn, dst + s->pgot, s->plen - s->pgot);
             if (n == 0)
-                return -1;
+                return host_gone("the host closed the connection in a frame");
             if (n < 0)
-                return errno == EAGAIN || errno == EINTR ? 0 : -1;
+                return errno == EAGAIN || errno == EINTR ? 0 : host_gone(strerror(errno));
             s->pgot += (size_t)n;
             if (s->pgot < s->plen)
                 continue;
@@ -780,6 +787,7 @@ static void relay(struct session *s)
         if (p[1].revents & POLLOUT) {
             ssize_t n = write(s->conn, s->out + s->out_off, s->out_len - s->out_off);
             if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                host_gone(strerror(errno));
                 hang_up(s);
                 return;
             }
@@ -796,6 +804,7 @@ static void relay(struct session *s)
                 return;
             }
         } else if (p[1].revents & (POLLHUP | POLLERR)) {
+            host_gone(p[1].revents & POLLERR ? "connection error" : "connection hung up");
             hang_up(s);
             return;
         }
@@ -823,8 +832,11 @@ static void session(int conn)
     stage(STAGE_FORKED);
     setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (read_full(conn, hdr, HDR) != 0)
+    if (read_full(conn, hdr, HDR) != 0) {
+        if (errno != 0) /* N.B. a clean end is a client that gave up this connection unused */
+            say("no command on a connection: %s", strerror(errno));
         return;
+    }
     size_t len = get_u32(hdr + 4);
     if (get_u16(hdr) != JWSL_RELAY_CREATE) {
         send_error(conn, "expected a CREATE frame");
@@ -947,8 +959,10 @@ static int serve(int lfd, void (*listening)(void))
             struct signalfd_siginfo si;
             while (read(sfd, &si, sizeof(si)) == sizeof(si))
                 ;
-            while (waitpid(-1, NULL, WNOHANG) > 0)
-                ;
+            int st;
+            while (waitpid(-1, &st, WNOHANG) > 0)
+                if (WIFSIGNALED(st)) /* a session's own death: its host sees the stream end without EXIT */
+                    say("a session process died: %s", strsignal(WTERMSIG(st)));
         }
         if (!p[0].revents)
             continue;

@@ -62,6 +62,8 @@ public final class VsockDevice implements VirtioDevice {
     /** Bytes of {@link VsockConnection.Buffers#FULL} granted to open connections. */
     private long pooled;
     private long dropped;
+    /** Connections reset for the guest's fault or silence (see {@link #reset}). */
+    private long anomalies;
 
     /** A device with guest CID {@code guestCid} (3 or more) and host side {@code backend}. */
     public VsockDevice(long guestCid, VsockBackend backend) {
@@ -227,7 +229,7 @@ public final class VsockDevice implements VirtioDevice {
             LOG.log(System.Logger.Level.WARNING, "vsock: resetting the connection of {0} after {1}", p, e.toString());
             VsockConnection conn = connections.get(VsockConnection.key(p.dstPort(), p.srcPort()));
             if (conn != null) {
-                reset(conn);
+                reset(conn, null); // logged above
             } else if (p.op() != OP_RST) {
                 rstReply(p);
             }
@@ -270,13 +272,13 @@ public final class VsockDevice implements VirtioDevice {
         switch (p.op()) {
             case OP_RESPONSE -> {
                 if (conn.state != VsockConnection.State.CONNECTING) {
-                    reset(conn);
+                    reset(conn, "RESPONSE on an established connection");
                     return;
                 }
                 try {
                     backend.accepted(conn.channel, conn.hostPort);
                 } catch (IOException e) {
-                    reset(conn);
+                    reset(conn, null); // the host client is gone
                     return;
                 }
                 conn.state = VsockConnection.State.ESTABLISHED;
@@ -285,7 +287,10 @@ public final class VsockDevice implements VirtioDevice {
             case OP_RW -> {
                 if (conn.state != VsockConnection.State.ESTABLISHED || conn.guestShutSend
                         || p.payload().length > conn.ourFreeSpace()) {
-                    reset(conn); // N.B. data beyond our advertised credit is a protocol violation
+                    // N.B. data beyond our advertised credit is a protocol violation
+                    reset(conn, conn.state != VsockConnection.State.ESTABLISHED ? "data before RESPONSE"
+                            : conn.guestShutSend ? "data after SHUTDOWN"
+                            : "data beyond the credit given (" + p.payload().length + " > " + conn.ourFreeSpace() + ")");
                     return;
                 }
                 if (p.payload().length > 0) {
@@ -301,7 +306,7 @@ public final class VsockDevice implements VirtioDevice {
                 maybeFinish(conn);
             }
             case OP_RST -> kill(conn);
-            default -> reset(conn); // REQUEST on an open connection, or an unknown op
+            default -> reset(conn, p.op() == OP_REQUEST ? "REQUEST on an open connection" : "unknown op " + p.op());
         }
         notifyAll();
     }
@@ -364,7 +369,7 @@ public final class VsockDevice implements VirtioDevice {
         }
         synchronized (this) {
             if (conn.state == VsockConnection.State.CONNECTING) {
-                reset(conn);
+                reset(conn, "no RESPONSE within " + limits.connectTimeoutMs() + " ms");
                 processRx();
             }
         }
@@ -439,7 +444,7 @@ public final class VsockDevice implements VirtioDevice {
             return false;
         }
         if (!ok) {
-            reset(conn);
+            reset(conn, null); // the host client is gone
             processRx();
             return false;
         }
@@ -466,13 +471,21 @@ public final class VsockDevice implements VirtioDevice {
     /** Both directions are done and our buffer is flushed: RST and forget the connection. */
     private void maybeFinish(VsockConnection conn) {
         if (conn.guestShutSend && conn.toHostBytes == 0 && (conn.guestShutRcv || conn.shutdownSent)) {
-            reset(conn);
+            reset(conn, null); // the end of a healthy connection
         }
     }
 
-    /** Sends RST for {@code conn} and tears it down. */
-    private void reset(VsockConnection conn) {
+    /**
+     * Sends RST for {@code conn} and tears it down. {@code why}, when not null, is an anomaly on
+     * the guest's side, logged so that a session that ends abruptly says why; rate-limited like
+     * the dropped RSTs, since the guest can repeat it at will.
+     */
+    private void reset(VsockConnection conn, String why) {
         if (conn.state != VsockConnection.State.CLOSED) {
+            if (why != null && Long.bitCount(++anomalies) == 1) {
+                LOG.log(System.Logger.Level.WARNING, "vsock: resetting host port {0} to guest port {1}: {2} ({3} so far)",
+                        Integer.toUnsignedString(conn.hostPort), Integer.toUnsignedString(conn.guestPort), why, anomalies);
+            }
             queue(conn, OP_RST, 0);
             kill(conn);
         }
