@@ -71,7 +71,7 @@ final class WslClient {
     }
 
     int run(List<String> command, boolean exec, String cwd, String user, String distro, boolean system) {
-        boolean tty = interactive();
+        boolean tty = HostTerminal.isInteractive();
         try (ServiceClient s = service()) {
             SocketChannel early = startRelay();
             long asked = System.nanoTime();
@@ -155,16 +155,6 @@ final class WslClient {
                 // nothing was sent on it
             }
         }
-    }
-
-    /**
-     * Whether stdin and stdout are terminals: bin/wsl's {@code [ -t ]} ({@code JWSL_TTY}), else
-     * libc's isatty. Only a terminal session touches {@link HostTerminal}, whose FFM bindings cost
-     * ~50 ms of every start on the host and far more under emulation (issue 29).
-     */
-    private static boolean interactive() {
-        String tty = System.getenv("JWSL_TTY");
-        return tty != null ? tty.equals("1") : HostTerminal.isInteractive();
     }
 
     /** {@code --list}: WSL's layouts; {@code --quiet} names only, {@code --verbose} a table. */

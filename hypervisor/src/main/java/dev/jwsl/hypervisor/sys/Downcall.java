@@ -12,6 +12,8 @@ import java.lang.invoke.MethodType;
 import java.lang.invoke.VarHandle;
 import java.util.Arrays;
 
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
 /**
  * The one place libc functions are linked, and errno captured and checked.
  *
@@ -55,7 +57,31 @@ public final class Downcall {
         }
     }
 
+    /**
+     * {@code long syscall(long number, ...)} with six variadic longs, capturing errno (the
+     * buffer is the first argument). Every system call goes through this one handle, because
+     * each distinct function shape the linker sees costs a generated stub class: ~15 ms each on a
+     * host, seconds in all under emulation, where the VMM's start-up is measured (issue 18).
+     */
+    private static final MethodHandle SYSCALL = LINKER.downcallHandle(symbol("syscall"),
+            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
+            Linker.Option.firstVariadicArg(1), Linker.Option.captureCallState("errno"));
+
     private Downcall() {}
+
+    /**
+     * System call {@code number} (x86_64 numbering: jwsl runs x86 guests on x86 hosts only) with
+     * arguments {@code a1..a6} (pointers as addresses, unused ones 0): its result as the kernel
+     * gave it, -1 with {@link #errno()} set on failure. The caller keeps any memory it passes
+     * reachable until the call returns.
+     */
+    public static long syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6) {
+        try {
+            return (long) SYSCALL.invokeExact(state(), number, a1, a2, a3, a4, a5, a6);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
 
     /** What a failed call throws, made from the call ({@code "open(/dev/kvm)"}) and its errno. */
     @FunctionalInterface

@@ -2,61 +2,30 @@ package dev.jwsl.hypervisor.sys;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
+import java.lang.ref.Reference;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * Hand-written libc calls, linked by {@link Downcall}: each failing call becomes a
- * {@link SysCallException} naming the call and its errno.
+ * The system calls jwsl makes, through {@link Downcall#syscall} (one linked stub for all of them;
+ * see there why), and sigaction(2) through libc, which supplies the signal return trampoline
+ * the raw call needs. Each failing call becomes a {@link SysCallException} naming the call and
+ * its errno.
  */
 public final class LibC {
-    private static final Downcall.Failure FAILED = SysCallException::new;
-    private static final Linker.Option VARIADIC_AFTER_2 = Linker.Option.firstVariadicArg(2);
+    /** x86_64 system call numbers (arch/x86/entry/syscalls/syscall_64.tbl). */
+    private static final int SYS_READ = 0, SYS_WRITE = 1, SYS_CLOSE = 3, SYS_POLL = 7, SYS_LSEEK = 8, SYS_MMAP = 9,
+            SYS_MUNMAP = 11, SYS_IOCTL = 16, SYS_PREAD64 = 17, SYS_PWRITE64 = 18, SYS_MADVISE = 28, SYS_GETPID = 39,
+            SYS_FLOCK = 73, SYS_FDATASYNC = 75, SYS_GETTID = 186, SYS_TGKILL = 234, SYS_OPENAT = 257,
+            SYS_FALLOCATE = 285, SYS_EVENTFD2 = 290;
+    private static final long AT_FDCWD = -100;
 
-    // The handles with a subject take one more, last, String argument: the call's name in a failure.
-    private static final MethodHandle IOCTL_LONG = Downcall.checkedWithSubject("ioctl",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), FAILED, VARIADIC_AFTER_2);
-    private static final MethodHandle IOCTL_PTR = Downcall.checkedWithSubject("ioctl",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), FAILED, VARIADIC_AFTER_2);
-    private static final MethodHandle OPEN = Downcall.checkedWithSubject("open",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), FAILED, VARIADIC_AFTER_2);
-    private static final MethodHandle MMAP = Downcall.checkedWithSubject("mmap",
-            FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG), FAILED);
-    private static final MethodHandle READ = Downcall.checkedWithSubject("read",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), FAILED);
-    private static final MethodHandle WRITE = Downcall.checkedWithSubject("write",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), FAILED);
-    private static final MethodHandle PREAD = Downcall.checkedWithSubject("pread",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), FAILED);
-    private static final MethodHandle PWRITE = Downcall.checkedWithSubject("pwrite",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), FAILED);
-    private static final MethodHandle FDATASYNC = Downcall.checkedWithSubject("fdatasync",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT), FAILED);
-    private static final MethodHandle FALLOCATE = Downcall.checkedWithSubject("fallocate",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), FAILED);
-    private static final MethodHandle FLOCK = Downcall.checkedWithSubject("flock",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), FAILED);
-    private static final MethodHandle LSEEK = Downcall.checkedWithSubject("lseek",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT), FAILED);
+    /** libc's sigaction (not the raw call: it sets SA_RESTORER and its own restorer). */
     private static final MethodHandle SIGACTION = Downcall.checkedWithSubject("sigaction",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), FAILED);
-    private static final MethodHandle MUNMAP = Downcall.checked("munmap",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG), FAILED);
-    private static final MethodHandle MADVISE = Downcall.checked("madvise",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), FAILED);
-    private static final MethodHandle EVENTFD = Downcall.checked("eventfd",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), FAILED);
-    private static final MethodHandle POLL = Downcall.capturing("poll",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle CLOSE = Downcall.plain("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle PTHREAD_SELF = Downcall.plain("pthread_self", FunctionDescriptor.of(JAVA_LONG));
-    private static final MethodHandle PTHREAD_KILL = Downcall.plain("pthread_kill",
-            FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT));
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), SysCallException::new);
 
     /** open(2) flags and mmap(2) constants used by jwsl (asm-generic/fcntl.h, mman-common.h). */
     public static final int O_RDONLY = 0, O_RDWR = 2, O_CLOEXEC = 0x80000;
@@ -80,78 +49,70 @@ public final class LibC {
         return Downcall.rethrow(t);
     }
 
+    /** System call {@code number}; -1 throws for {@code name(subject)} (subject may be null). */
+    private static long checked(int number, String name, String subject, long a1, long a2, long a3, long a4, long a5,
+                                long a6) {
+        long r = Downcall.syscall(number, a1, a2, a3, a4, a5, a6);
+        if (r == -1) {
+            throw new SysCallException(subject == null ? name : name + "(" + subject + ")", Downcall.errno());
+        }
+        return r;
+    }
+
+    /** The address of native memory passed to the kernel (a heap segment has none it could use). */
+    private static long address(MemorySegment m) {
+        if (!m.isNative()) {
+            throw new IllegalArgumentException("a system call needs native memory, not " + m);
+        }
+        return m.address();
+    }
+
     /** ioctl(2) with an integer argument (or none: pass 0). */
     public static int ioctl(int fd, long request, long arg, String name) {
-        try {
-            return (int) IOCTL_LONG.invokeExact(fd, request, arg, name);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) checked(SYS_IOCTL, "ioctl", name, fd, request, arg, 0, 0, 0);
     }
 
     /** ioctl(2) with a pointer argument. */
     public static int ioctl(int fd, long request, MemorySegment arg, String name) {
         try {
-            return (int) IOCTL_PTR.invokeExact(fd, request, arg, name);
-        } catch (Throwable t) {
-            throw rethrow(t);
+            return (int) checked(SYS_IOCTL, "ioctl", name, fd, request, address(arg), 0, 0, 0);
+        } finally {
+            Reference.reachabilityFence(arg);
         }
     }
 
     /** open(2); returns the fd. */
     public static int open(String path, int flags) {
         try (Arena arena = Arena.ofConfined()) {
-            return (int) OPEN.invokeExact(arena.allocateFrom(path), flags, 0, path);
-        } catch (Throwable t) {
-            throw rethrow(t);
+            return (int) checked(SYS_OPENAT, "open", path, AT_FDCWD, arena.allocateFrom(path).address(), flags, 0, 0, 0);
         }
     }
 
     /** close(2); errors are not reported, as nothing can be done about them. */
     public static void close(int fd) {
-        try {
-            int _ = (int) CLOSE.invokeExact(fd);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        Downcall.syscall(SYS_CLOSE, fd, 0, 0, 0, 0, 0);
     }
 
     /** mmap(2) of {@code length} bytes; the returned segment has that length. */
     public static MemorySegment mmap(long length, int prot, int flags, int fd, long offset, String what) {
-        try {
-            MemorySegment p = (MemorySegment) MMAP.invokeExact(MemorySegment.NULL, length, prot, flags, fd, offset, what);
-            // SAFETY: mmap returned a mapping of exactly `length` bytes at p.
-            return p.reinterpret(length);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        long p = checked(SYS_MMAP, "mmap", what, 0, length, prot, flags, fd, offset);
+        // SAFETY: mmap returned a mapping of exactly `length` bytes at p.
+        return MemorySegment.ofAddress(p).reinterpret(length);
     }
 
     /** munmap(2) of a segment returned by {@link #mmap}. */
     public static void munmap(MemorySegment mapping) {
-        try {
-            int _ = (int) MUNMAP.invokeExact(mapping, mapping.byteSize());
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        checked(SYS_MUNMAP, "munmap", null, address(mapping), mapping.byteSize(), 0, 0, 0, 0);
     }
 
     /** madvise(2) on part of a mapping. */
     public static void madvise(MemorySegment range, int advice) {
-        try {
-            int _ = (int) MADVISE.invokeExact(range, range.byteSize(), advice);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        checked(SYS_MADVISE, "madvise", null, address(range), range.byteSize(), advice, 0, 0, 0);
     }
 
     /** eventfd(2). */
     public static int eventfd(int initval, int flags) {
-        try {
-            return (int) EVENTFD.invokeExact(initval, flags);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) checked(SYS_EVENTFD2, "eventfd", null, initval, flags, 0, 0, 0, 0);
     }
 
     /** struct pollfd: int fd, short events, short revents. */
@@ -164,14 +125,14 @@ public final class LibC {
      * timeout, and 0 if a signal interrupted the wait (EINTR is not an error to the caller).
      */
     public static int poll(MemorySegment fds, int count, int timeoutMs) {
-        int n;
+        long n;
         try {
-            n = (int) POLL.invokeExact(fds, (long) count, timeoutMs);
-        } catch (Throwable t) {
-            throw rethrow(t);
+            n = Downcall.syscall(SYS_POLL, address(fds), count, timeoutMs, 0, 0, 0);
+        } finally {
+            Reference.reachabilityFence(fds);
         }
         if (n != -1) {
-            return n;
+            return (int) n;
         }
         int errno = Downcall.errno();
         if (errno == Errno.EINTR) {
@@ -183,92 +144,71 @@ public final class LibC {
     /** read(2) into {@code buf}; returns the count, 0 at end of file. */
     public static long read(int fd, MemorySegment buf, String what) {
         try {
-            return (long) READ.invokeExact(fd, buf, buf.byteSize(), what);
-        } catch (Throwable t) {
-            throw rethrow(t);
+            return checked(SYS_READ, "read", what, fd, address(buf), buf.byteSize(), 0, 0, 0);
+        } finally {
+            Reference.reachabilityFence(buf);
         }
     }
 
     /** write(2) of {@code buf}; returns the count written. */
     public static long write(int fd, MemorySegment buf, String what) {
         try {
-            return (long) WRITE.invokeExact(fd, buf, buf.byteSize(), what);
-        } catch (Throwable t) {
-            throw rethrow(t);
+            return checked(SYS_WRITE, "write", what, fd, address(buf), buf.byteSize(), 0, 0, 0);
+        } finally {
+            Reference.reachabilityFence(buf);
         }
     }
 
     /** pread(2) into {@code buf} from file offset {@code offset}; returns the count, 0 at end of file. */
     public static long pread(int fd, MemorySegment buf, long offset, String what) {
         try {
-            return (long) PREAD.invokeExact(fd, buf, buf.byteSize(), offset, what);
-        } catch (Throwable t) {
-            throw rethrow(t);
+            return checked(SYS_PREAD64, "pread", what, fd, address(buf), buf.byteSize(), offset, 0, 0);
+        } finally {
+            Reference.reachabilityFence(buf);
         }
     }
 
     /** pwrite(2) of {@code buf} at file offset {@code offset}; returns the count written. */
     public static long pwrite(int fd, MemorySegment buf, long offset, String what) {
         try {
-            return (long) PWRITE.invokeExact(fd, buf, buf.byteSize(), offset, what);
-        } catch (Throwable t) {
-            throw rethrow(t);
+            return checked(SYS_PWRITE64, "pwrite", what, fd, address(buf), buf.byteSize(), offset, 0, 0);
+        } finally {
+            Reference.reachabilityFence(buf);
         }
     }
 
     /** fdatasync(2). */
     public static void fdatasync(int fd, String what) {
-        try {
-            int _ = (int) FDATASYNC.invokeExact(fd, what);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        checked(SYS_FDATASYNC, "fdatasync", what, fd, 0, 0, 0, 0, 0);
     }
 
     /** fallocate(2). */
     public static void fallocate(int fd, int mode, long offset, long length, String what) {
-        try {
-            int _ = (int) FALLOCATE.invokeExact(fd, mode, offset, length, what);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        checked(SYS_FALLOCATE, "fallocate", what, fd, mode, offset, length, 0, 0);
     }
 
     /** flock(2). */
     public static void flock(int fd, int operation, String what) {
-        try {
-            int _ = (int) FLOCK.invokeExact(fd, operation, what);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        checked(SYS_FLOCK, "flock", what, fd, operation, 0, 0, 0, 0);
     }
 
     /** The size of the file behind {@code fd} (lseek to its end). */
     public static long size(int fd, String what) {
-        try {
-            return (long) LSEEK.invokeExact(fd, 0L, 2, what);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return checked(SYS_LSEEK, "lseek", what, fd, 0, 2 /* SEEK_END */, 0, 0, 0);
     }
 
-    /** pthread_self(3) of the calling thread. */
-    public static long pthreadSelf() {
-        try {
-            return (long) PTHREAD_SELF.invokeExact();
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+    /** gettid(2): the calling thread's kernel id, for {@link #tgkill}. */
+    public static int gettid() {
+        return (int) Downcall.syscall(SYS_GETTID, 0, 0, 0, 0, 0, 0);
     }
 
-    /** pthread_kill(3); returns the error number (0 on success), as pthread calls do. */
-    public static int pthreadKill(long thread, int signal) {
-        try {
-            return (int) PTHREAD_KILL.invokeExact(thread, signal);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+    /** tgkill(2) to thread {@code tid} of this process; returns the errno, 0 on success. */
+    public static int tgkill(int tid, int signal) {
+        long r = Downcall.syscall(SYS_TGKILL, PID, tid, signal, 0, 0, 0);
+        return r == -1 ? Downcall.errno() : 0;
     }
+
+    private static final long PID = Downcall.syscall(SYS_GETPID, 0, 0, 0, 0, 0, 0);
 
     /** sigaction(2): install {@code handler} for {@code signal}, no flags (so blocking calls see EINTR). */
     public static void sigaction(int signal, MemorySegment handler) {

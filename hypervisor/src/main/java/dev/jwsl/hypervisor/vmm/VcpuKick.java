@@ -23,7 +23,8 @@ final class VcpuKick {
         }
     }
 
-    static void kick(long pthread) {
-        LibC.pthreadKill(pthread, SIGNAL);
+    /** Signals thread {@code tid} of this process (an ended thread's id may be reused: harmless, the handler does nothing). */
+    static void kick(int tid) {
+        LibC.tgkill(tid, SIGNAL);
     }
 }

@@ -15,7 +15,8 @@ final class VcpuRunner {
     private final Vcpu vcpu;
     private final Thread thread;
     private final CountDownLatch started = new CountDownLatch(1);
-    private volatile long pthread;
+    /** The thread's kernel id, once it runs. */
+    private volatile int tid;
 
     VcpuRunner(VirtualMachine machine, Vcpu vcpu) {
         this.machine = machine;
@@ -39,8 +40,8 @@ final class VcpuRunner {
     /** Makes the vCPU leave KVM_RUN (now, or at its next entry). */
     void kick() {
         vcpu.requestExit();
-        if (thread.isAlive() && pthread != 0) {
-            VcpuKick.kick(pthread);
+        if (thread.isAlive() && tid != 0) {
+            VcpuKick.kick(tid);
         }
     }
 
@@ -75,7 +76,7 @@ final class VcpuRunner {
     }
 
     private void loop() {
-        pthread = LibC.pthreadSelf();
+        tid = LibC.gettid();
         started.countDown();
         try {
             while (!machine.stopping()) {

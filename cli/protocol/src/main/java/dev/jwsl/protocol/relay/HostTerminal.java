@@ -23,13 +23,6 @@ public final class HostTerminal implements AutoCloseable {
     private static final int TERMIOS_SIZE = 60;
     /** tcsetattr(3) action: apply once queued output is written, keep pending input. */
     private static final int TCSADRAIN = 1;
-    private static final MethodHandle ISATTY = libc("isatty", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle IOCTL = libc("ioctl",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), Linker.Option.firstVariadicArg(2));
-    private static final MethodHandle TCGETATTR = libc("tcgetattr", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
-    private static final MethodHandle TCSETATTR = libc("tcsetattr",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
-    private static final MethodHandle CFMAKERAW = libc("cfmakeraw", FunctionDescriptor.ofVoid(ADDRESS));
     private final MemorySegment saved;
     private final Thread restoreHook;
 
@@ -56,8 +49,15 @@ public final class HostTerminal implements AutoCloseable {
         }
     }
 
-    /** True when both stdin and stdout are terminals. */
+    /**
+     * True when both stdin and stdout are terminals: the launcher's answer ({@code JWSL_TTY},
+     * from bin/wsl's and bin/jwsl-vmm's {@code [ -t ]}, free in the shell), else libc's isatty.
+     */
     public static boolean isInteractive() {
+        String tty = System.getenv("JWSL_TTY");
+        if (tty != null && (tty.equals("0") || tty.equals("1"))) {
+            return tty.equals("1");
+        }
         return isatty(STDIN) == 1 && isatty(STDOUT) == 1;
     }
 
@@ -101,6 +101,20 @@ public final class HostTerminal implements AutoCloseable {
         }
     }
 
+    /**
+     * The libc calls, linked on first use: a launcher that answers {@link #isInteractive} itself
+     * never pays for them (each linked call costs a generated class; tens of ms on the host).
+     */
+    private static final class Libc {
+        static final MethodHandle ISATTY = libc("isatty", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        static final MethodHandle IOCTL = libc("ioctl",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), Linker.Option.firstVariadicArg(2));
+        static final MethodHandle TCGETATTR = libc("tcgetattr", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+        static final MethodHandle TCSETATTR = libc("tcsetattr",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+        static final MethodHandle CFMAKERAW = libc("cfmakeraw", FunctionDescriptor.ofVoid(ADDRESS));
+    }
+
     private static MethodHandle libc(String name, FunctionDescriptor descriptor, Linker.Option... options) {
         Linker linker = Linker.nativeLinker();
         return linker.downcallHandle(linker.defaultLookup().findOrThrow(name), descriptor, options);
@@ -110,7 +124,7 @@ public final class HostTerminal implements AutoCloseable {
     // start-up would pay for.
     private static int isatty(int fd) {
         try {
-            return (int) ISATTY.invokeExact(fd);
+            return (int) Libc.ISATTY.invokeExact(fd);
         } catch (Throwable e) {
             throw new IllegalStateException(e);
         }
@@ -118,7 +132,7 @@ public final class HostTerminal implements AutoCloseable {
 
     private static int ioctl(int fd, long request, MemorySegment arg) {
         try {
-            return (int) IOCTL.invokeExact(fd, request, arg);
+            return (int) Libc.IOCTL.invokeExact(fd, request, arg);
         } catch (Throwable e) {
             throw new IllegalStateException(e);
         }
@@ -126,7 +140,7 @@ public final class HostTerminal implements AutoCloseable {
 
     private static int tcgetattr(int fd, MemorySegment termios) {
         try {
-            return (int) TCGETATTR.invokeExact(fd, termios);
+            return (int) Libc.TCGETATTR.invokeExact(fd, termios);
         } catch (Throwable e) {
             throw new IllegalStateException(e);
         }
@@ -134,7 +148,7 @@ public final class HostTerminal implements AutoCloseable {
 
     private static int tcsetattr(int fd, MemorySegment termios) {
         try {
-            return (int) TCSETATTR.invokeExact(fd, TCSADRAIN, termios);
+            return (int) Libc.TCSETATTR.invokeExact(fd, TCSADRAIN, termios);
         } catch (Throwable e) {
             throw new IllegalStateException(e);
         }
@@ -142,7 +156,7 @@ public final class HostTerminal implements AutoCloseable {
 
     private static void cfmakeraw(MemorySegment termios) {
         try {
-            CFMAKERAW.invokeExact(termios);
+            Libc.CFMAKERAW.invokeExact(termios);
         } catch (Throwable e) {
             throw new IllegalStateException(e);
         }
