@@ -945,7 +945,11 @@ static int serve(int lfd, void (*listening)(void))
         say("signalfd: %s", strerror(errno));
         return 1;
     }
-    if (listen(lfd, 128) != 0) {
+    /* A deep queue: the guest kernel resets a connection that finds the queue full, and a
+     * starved guest (100 `wsl` calls at once on one CPU, each opening its relay connection early)
+     * fell behind 128 and failed a call with "did not accept" (issue 29). The kernel caps this
+     * at net.core.somaxconn (4096 by default); the VMM caps connections at 1024. */
+    if (listen(lfd, 4096) != 0) {
         say("listen: %s", strerror(errno));
         return 1;
     }
