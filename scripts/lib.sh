@@ -32,6 +32,13 @@ jwsl_module() { # ROOT MODULE
   jwsl_cp="$jwsl_jar:$1/cli/$2/target/lib/*"
 }
 
+# JWSL_TTY for HostTerminal.isInteractive: whether stdin and stdout are terminals, asked here for
+# free, where the JVM would link libc calls through FFM first (tens of ms on the host, far more
+# under emulation). The launchers call it just before they start the JVM.
+jwsl_export_tty() {
+  if [ -t 0 ] && [ -t 1 ]; then export JWSL_TTY=1; else export JWSL_TTY=0; fi
+}
+
 # True when an AOT cache is usable: trained on this CPU (it holds generated code, such as call
 # adapters, that uses the trainer's instruction set: another CPU may die of SIGILL) and newer than
 # the module's jar and every jar in its target/lib (the JVM would reject it). Call after

@@ -188,6 +188,11 @@ public final class Downcall {
     }
 
     private static RuntimeException failed(String subject, Failure failure, String name) {
-        return failure.exception(subject == null ? name : name + "(" + subject + ")", errno());
+        return failure.exception(call(name, subject), errno());
+    }
+
+    /** How a failure names its call: {@code name(subject)}, or {@code name} without a subject. */
+    static String call(String name, String subject) {
+        return subject == null ? name : name + "(" + subject + ")";
     }
 }

@@ -22,6 +22,8 @@ public final class LibC {
             SYS_FLOCK = 73, SYS_FDATASYNC = 75, SYS_GETTID = 186, SYS_TGKILL = 234, SYS_OPENAT = 257,
             SYS_FALLOCATE = 285, SYS_EVENTFD2 = 290;
     private static final long AT_FDCWD = -100;
+    /** This process, for {@link #tgkill}. */
+    private static final long PID = Downcall.syscall(SYS_GETPID, 0, 0, 0, 0, 0, 0);
 
     /** libc's sigaction (not the raw call: it sets SA_RESTORER and its own restorer). */
     private static final MethodHandle SIGACTION = Downcall.checkedWithSubject("sigaction",
@@ -54,7 +56,7 @@ public final class LibC {
                                 long a6) {
         long r = Downcall.syscall(number, a1, a2, a3, a4, a5, a6);
         if (r == -1) {
-            throw new SysCallException(subject == null ? name : name + "(" + subject + ")", Downcall.errno());
+            throw new SysCallException(Downcall.call(name, subject), Downcall.errno());
         }
         return r;
     }
@@ -207,8 +209,6 @@ public final class LibC {
         long r = Downcall.syscall(SYS_TGKILL, PID, tid, signal, 0, 0, 0);
         return r == -1 ? Downcall.errno() : 0;
     }
-
-    private static final long PID = Downcall.syscall(SYS_GETPID, 0, 0, 0, 0, 0, 0);
 
     /** sigaction(2): install {@code handler} for {@code signal}, no flags (so blocking calls see EINTR). */
     public static void sigaction(int signal, MemorySegment handler) {
