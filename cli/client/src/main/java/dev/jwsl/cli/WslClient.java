@@ -28,12 +28,6 @@ final class WslClient {
     /** Environment passed into the guest: terminal and locale, not host paths. */
     private static final List<String> FORWARDED_ENV = List.of("TERM", "LANG", "LC_ALL", "COLORTERM");
 
-    /**
-     * How long an early relay connection may wait for the service's answer: well inside the 300 s
-     * the guest waits for a command on it, which a distro's first start on a slow host can use up.
-     */
-    private static final long EARLY_RELAY_MAX_NS = 5_000_000_000L;
-
     private final ServicePaths paths = ServicePaths.forCurrentUser();
 
     private ServiceClient service() throws IOException {
@@ -74,7 +68,6 @@ final class WslClient {
         boolean tty = HostTerminal.isInteractive();
         try (ServiceClient s = service()) {
             SocketChannel early = startRelay();
-            long asked = System.nanoTime();
             JwslMessage.Response r;
             try {
                 r = s.call(tx -> new JwslMessage.EnsureVm(tx, distro, system));
@@ -91,7 +84,7 @@ final class WslClient {
             String runAs = user.isEmpty() ? ready.defaultUser() : user;
             CreateRequest req = new CreateRequest(tty, size[0], size[1], runAs, cwd, ready.distro(), argv(command, exec),
                     env());
-            try (RelaySession session = relay(early, asked, ready);
+            try (RelaySession session = relay(early, ready);
                  HostTerminal terminal = tty ? HostTerminal.raw() : null) {
                 Timing.reached("relay-connected");
                 if (tty) {
@@ -123,18 +116,16 @@ final class WslClient {
     }
 
     /**
-     * The relay session for {@code ready}: on the early connection when it reached that VM in
-     * time, else on a new one. An early connection can have reached a VM that stopped before the
-     * service answered (an idle shutdown, --shutdown from elsewhere): no command was sent on it,
-     * so a new connection to the VM the service vouches for is not a retry. One the service was
-     * slow to answer for (a distro starting) is not used either: the guest gives up waiting for
-     * a command on it after 300 s.
+     * The relay session for {@code ready}: on the early connection when it reached that VM, else
+     * on a new one. An early connection can have reached a VM that stopped before the service
+     * answered (an idle shutdown, --shutdown from elsewhere): no command was sent on it, so a new
+     * connection to the VM the service vouches for is not a retry. The guest waits for the
+     * command on it however long the service takes to answer (a distro's first start).
      */
-    private RelaySession relay(SocketChannel early, long askedNanos, JwslMessage.VmReady ready) throws IOException {
+    private RelaySession relay(SocketChannel early, JwslMessage.VmReady ready) throws IOException {
         Path socket = Path.of(ready.vsockSocket());
         if (early != null) {
-            if (socket.equals(paths.vsockSocket()) && ready.relayPort() == RelayConstants.PORT
-                    && System.nanoTime() - askedNanos < EARLY_RELAY_MAX_NS) {
+            if (socket.equals(paths.vsockSocket()) && ready.relayPort() == RelayConstants.PORT) {
                 try {
                     return RelaySession.finish(early, ready.relayPort());
                 } catch (IOException e) {

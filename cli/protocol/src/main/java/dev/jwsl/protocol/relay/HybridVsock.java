@@ -23,8 +23,8 @@ public final class HybridVsock {
 
     /**
      * A blocking stream to guest port {@code port}. It waits for the VMM's answer without a limit
-     * of its own: the VMM answers, or closes the connection, within its limit for the guest's
-     * answer (VsockConstants.CONNECT_TIMEOUT_MS, 30 s), which a running VMM keeps. A wall-clock
+     * of its own: the VMM answers, or closes the connection, within its limits for the guest's
+     * answer (VsockDevice.expireRequest: 30 s of a silent guest, 5 min at most). A wall-clock
      * limit here failed healthy calls on a loaded host, where a starved client took longer to
      * read the answer than the guest took to give it (100 calls at once, issue 29).
      */

@@ -64,6 +64,8 @@ public final class VsockDevice implements VirtioDevice {
     private long dropped;
     /** Connections reset for the guest's fault or silence (see {@link #reset}). */
     private long anomalies;
+    /** Descriptor chains the guest has given the device (TX packets sent, RX buffers filled): whether it is alive. */
+    private long guestProgress;
 
     /** A device with guest CID {@code guestCid} (3 or more) and host side {@code backend}. */
     public VsockDevice(long guestCid, VsockBackend backend) {
@@ -205,6 +207,7 @@ public final class VsockDevice implements VirtioDevice {
                 }
                 txq.addUsed(chain.head(), 0);
                 used = true;
+                guestProgress++;
                 if (p != null) {
                     deliver(p);
                 }
@@ -359,18 +362,36 @@ public final class VsockDevice implements VirtioDevice {
 
     /**
      * A guest that never answers a REQUEST (or never takes it) must not keep the host client
-     * waiting, or the connection's place, for ever: RST after {@link Limits#connectTimeoutMs}.
+     * waiting, or the connection's place, for ever: RST once the guest has passed a whole
+     * {@link Limits#connectTimeoutMs} without using a descriptor (a hung guest), and after
+     * {@link VsockConstants#CONNECT_TIMEOUT_PERIODS} of them in any case (a guest that works but
+     * ignores this one). A guest merely slow to answer is given the time: 100 `wsl` calls at once
+     * on one emulated CPU starve it for longer than a fixed limit (issue 29), and a Linux guest
+     * answers each REQUEST as soon as it takes it.
      */
     private void expireRequest(VsockConnection conn) {
-        try {
-            Thread.sleep(limits.connectTimeoutMs());
-        } catch (InterruptedException e) {
-            return;
-        }
+        long seen;
         synchronized (this) {
-            if (conn.state == VsockConnection.State.CONNECTING) {
-                reset(conn, "no RESPONSE within " + limits.connectTimeoutMs() + " ms");
-                processRx();
+            seen = guestProgress;
+        }
+        for (int period = 1; ; period++) {
+            try {
+                Thread.sleep(limits.connectTimeoutMs());
+            } catch (InterruptedException e) {
+                return;
+            }
+            synchronized (this) {
+                if (conn.state != VsockConnection.State.CONNECTING) {
+                    return;
+                }
+                boolean hung = guestProgress == seen;
+                if (hung || period == CONNECT_TIMEOUT_PERIODS) {
+                    reset(conn, "no RESPONSE within " + period * limits.connectTimeoutMs() + " ms"
+                            + (hung ? ", the guest idle for the last " + limits.connectTimeoutMs() + " ms" : ""));
+                    processRx();
+                    return;
+                }
+                seen = guestProgress;
             }
         }
     }
@@ -605,6 +626,7 @@ public final class VsockDevice implements VirtioDevice {
                 }
                 rxq.addUsed(chain.head(), p.writeTo(chain));
                 used = true;
+                guestProgress++;
             }
             if (used && rxq.needsNotification()) {
                 interrupt.signalUsed(RXQ);

@@ -587,6 +587,44 @@ class VsockDeviceTest {
     }
 
     @Test
+    void aBusyGuestGetsMoreTimeToAnswerAHostConnection() throws Exception {
+        start(new VsockDevice(3, backend = new UnixSocketBackend(dir.resolve("v.sock")), new VsockDevice.Limits(4, 8, BUFFER_POOL, 100)));
+        try (SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(backend.path()))) {
+            client.write(ByteBuffer.wrap(ascii("CONNECT 55\n")));
+            VsockPacket req = awaitOp(OP_REQUEST);
+            for (int i = 0; i < 8; i++) { // 400 ms, 4 limits, of other traffic (each answered by an RST)
+                send(fromGuest(OP_REQUEST, 9999));
+                assertEquals(OP_RST, awaitRx().op());
+                Thread.sleep(50);
+            }
+            send(new VsockPacket().srcCid(3).dstCid(HOST_CID).srcPort(55).dstPort(req.srcPort()).type(TYPE_STREAM)
+                    .op(OP_RESPONSE).bufAlloc(4096));
+            String ok = "OK " + FIRST_HOST_PORT + "\n";
+            assertEquals(ok, readN(client, ok.length()));
+        }
+    }
+
+    @Test
+    void aBusyGuestThatNeverAnswersAHostConnectionLosesItInTheEnd() throws Exception {
+        start(new VsockDevice(3, backend = new UnixSocketBackend(dir.resolve("v.sock")), new VsockDevice.Limits(4, 8, BUFFER_POOL, 50)));
+        try (SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(backend.path()))) {
+            client.write(ByteBuffer.wrap(ascii("CONNECT 56\n")));
+            VsockPacket req = awaitOp(OP_REQUEST);
+            long limit = System.nanoTime() + 10_000_000_000L;
+            VsockPacket p;
+            do { // traffic on another port all along: the connection is reset after CONNECT_TIMEOUT_PERIODS limits
+                assertTrue(System.nanoTime() < limit, "the REQUEST was never given up");
+                send(fromGuest(OP_REQUEST, 9999));
+                p = awaitRx();
+                Thread.sleep(10);
+            } while (p.srcPort() != req.srcPort());
+            assertEquals(OP_RST, p.op());
+            assertEquals(-1, client.read(ByteBuffer.allocate(16)), "closed without OK");
+            assertEquals(0, device.connectionCount());
+        }
+    }
+
+    @Test
     void aHostListenerThatDoesNotAcceptCannotStallTheDevice() throws Exception {
         try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
             server.bind(UnixDomainSocketAddress.of(dir.resolve("v.sock_1234")), 1);
