@@ -1,33 +1,29 @@
 package dev.jwsl.hypervisor.sys;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
-import java.lang.invoke.MethodHandle;
 import java.lang.ref.Reference;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * The system calls jwsl makes, through {@link Downcall#syscall} (one linked stub for all of them;
- * see there why), and sigaction(2) through libc, which supplies the signal return trampoline
- * the raw call needs. Each failing call becomes a {@link SysCallException} naming the call and
+ * The system calls jwsl makes, all through {@link Downcall#syscall} (one linked stub for all of
+ * them; see there why). Each failing call becomes a {@link SysCallException} naming the call and
  * its errno.
  */
 public final class LibC {
     /** x86_64 system call numbers (arch/x86/entry/syscalls/syscall_64.tbl). */
     private static final int SYS_READ = 0, SYS_WRITE = 1, SYS_CLOSE = 3, SYS_POLL = 7, SYS_LSEEK = 8, SYS_MMAP = 9,
-            SYS_MUNMAP = 11, SYS_IOCTL = 16, SYS_PREAD64 = 17, SYS_PWRITE64 = 18, SYS_MADVISE = 28, SYS_GETPID = 39,
+            SYS_MUNMAP = 11, SYS_RT_SIGACTION = 13, SYS_IOCTL = 16, SYS_PREAD64 = 17, SYS_PWRITE64 = 18, SYS_MADVISE = 28, SYS_GETPID = 39,
             SYS_FLOCK = 73, SYS_FDATASYNC = 75, SYS_GETTID = 186, SYS_TGKILL = 234, SYS_OPENAT = 257,
             SYS_FALLOCATE = 285, SYS_EVENTFD2 = 290;
     private static final long AT_FDCWD = -100;
     /** This process, for {@link #tgkill}. */
     private static final long PID = Downcall.syscall(SYS_GETPID, 0, 0, 0, 0, 0, 0);
-
-    /** libc's sigaction (not the raw call: it sets SA_RESTORER and its own restorer). */
-    private static final MethodHandle SIGACTION = Downcall.checkedWithSubject("sigaction",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), SysCallException::new);
+    /** rt_sigaction(2): struct sigaction as the kernel takes it, and the flag that says it has a restorer. */
+    private static final int KERNEL_SIGACTION_SIZE = 32, SIGSET_SIZE = 8, SIGSEGV = 11;
+    private static final long SA_RESTORER = 0x04000000L;
 
     /** open(2) flags and mmap(2) constants used by jwsl (asm-generic/fcntl.h, mman-common.h). */
     public static final int O_RDONLY = 0, O_RDWR = 2, O_CLOEXEC = 0x80000;
@@ -210,15 +206,26 @@ public final class LibC {
         return r == -1 ? Downcall.errno() : 0;
     }
 
-    /** sigaction(2): install {@code handler} for {@code signal}, no flags (so blocking calls see EINTR). */
+    /**
+     * sigaction(2): install {@code handler} for {@code signal}, no flags (so blocking calls see
+     * EINTR). The raw call needs a restorer, the trampoline the handler returns to (it makes
+     * rt_sigreturn), which libc keeps private; the JVM's own SIGSEGV handler, installed through
+     * libc, carries it, and is read here rather than linking libc's sigaction (a stub class of
+     * its own, a cost in every VMM start, issue 18).
+     */
     public static void sigaction(int signal, MemorySegment handler) {
-        // struct sigaction on x86_64 glibc: handler(8), sa_mask(128), sa_flags(4)+pad(4), sa_restorer(8)
+        // struct sigaction for the x86_64 kernel: handler(8), flags(8), restorer(8), mask(8)
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment act = arena.allocate(152, 8);
+            MemorySegment act = arena.allocate(KERNEL_SIGACTION_SIZE, 8);
+            checked(SYS_RT_SIGACTION, "rt_sigaction", "SIGSEGV", SIGSEGV, 0, act.address(), SIGSET_SIZE, 0, 0);
+            long restorer = act.get(JAVA_LONG, 16);
+            if ((act.get(JAVA_LONG, 8) & SA_RESTORER) == 0 || restorer == 0) {
+                throw new IllegalStateException("the JVM's SIGSEGV handler has no restorer to borrow for signal " + signal);
+            }
             act.set(ADDRESS, 0, handler);
-            int _ = (int) SIGACTION.invokeExact(signal, act, MemorySegment.NULL, Integer.toString(signal));
-        } catch (Throwable t) {
-            throw rethrow(t);
+            act.set(JAVA_LONG, 8, SA_RESTORER);
+            act.set(JAVA_LONG, 24, 0);
+            checked(SYS_RT_SIGACTION, "rt_sigaction", Integer.toString(signal), signal, act.address(), 0, SIGSET_SIZE, 0, 0);
         }
     }
 

@@ -89,4 +89,33 @@ class LibCTest {
         assertEquals(0, LibC.tgkill(tid, 0), "signal 0 only checks that the thread exists");
         assertEquals(3 /* ESRCH */, LibC.tgkill(Integer.MAX_VALUE, 0));
     }
+
+    @Test
+    void aNoOpHandlerInstalledForASignalInterruptsABlockingCallAndReturns() throws Exception {
+        int signal = 41; // not VcpuKick's, nor the JVM's
+        LibC.sigaction(signal, LibC.symbol("getpid"));
+        int fd = LibC.eventfd(0, LibC.EFD_CLOEXEC);
+        try {
+            java.util.concurrent.CompletableFuture<Integer> tid = new java.util.concurrent.CompletableFuture<>();
+            java.util.concurrent.CompletableFuture<Integer> polled = new java.util.concurrent.CompletableFuture<>();
+            Thread t = Thread.ofPlatform().start(() -> {
+                tid.complete(LibC.gettid());
+                try (Arena arena = Arena.ofConfined()) {
+                    MemorySegment pollfd = arena.allocate(LibC.POLLFD_SIZE, 4);
+                    pollfd.set(ValueLayout.JAVA_INT, 0, fd);
+                    pollfd.set(ValueLayout.JAVA_SHORT, 4, LibC.POLLIN);
+                    polled.complete(LibC.poll(pollfd, 1, 600_000)); // nothing is ever written
+                }
+            });
+            // signalled until the poll returns: the first may land before the thread polls
+            while (!polled.isDone()) {
+                assertEquals(0, LibC.tgkill(tid.get(), signal));
+                Thread.sleep(50);
+            }
+            assertEquals(0, polled.get(), "poll ended by EINTR, nothing to read");
+            t.join();
+        } finally {
+            LibC.close(fd);
+        }
+    }
 }
