@@ -22,8 +22,6 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * <ul>
  *   <li>{@link #checked}: a result of -1 throws what a {@link Failure} makes of the function's
  *       name and errno; any other result is returned.</li>
- *   <li>{@link #checkedWithSubject}: the same with one more, last, {@code String} argument that
- *       names what the call was about, for the message: {@code "open(/dev/kvm)"}.</li>
  *   <li>{@link #capturing}: returns -1 as it is, for callers to whom some errno is no failure
  *       (EINTR, EAGAIN): they read it with {@link #errno()}.</li>
  *   <li>{@link #plain}: no errno at all, for calls that cannot fail or whose failure is ignored.</li>
@@ -112,18 +110,6 @@ public final class Downcall {
         MethodHandle call = capturing(name, descriptor, options);
         return MethodHandles.filterReturnValue(call,
                 MethodHandles.insertArguments(checker(call, name), 1, null, failure, name));
-    }
-
-    /**
-     * {@link #checked} with a last {@code String} argument naming the call's subject (a path, an
-     * ioctl), which the failure's call becomes {@code name(subject)} with. Only a failure joins
-     * the two, so a successful call allocates nothing for it.
-     */
-    public static MethodHandle checkedWithSubject(String name, FunctionDescriptor descriptor, Failure failure,
-                                                  Linker.Option... options) {
-        MethodHandle call = capturing(name, descriptor, options);
-        return MethodHandles.collectArguments(
-                MethodHandles.insertArguments(checker(call, name), 2, failure, name), 0, call);
     }
 
     /** The errno this thread's last errno-capturing call left; read it before the next one. */
