@@ -15,9 +15,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 public final class LibC {
     /** x86_64 system call numbers (arch/x86/entry/syscalls/syscall_64.tbl). */
     private static final int SYS_READ = 0, SYS_WRITE = 1, SYS_CLOSE = 3, SYS_POLL = 7, SYS_LSEEK = 8, SYS_MMAP = 9,
-            SYS_MUNMAP = 11, SYS_RT_SIGACTION = 13, SYS_IOCTL = 16, SYS_PREAD64 = 17, SYS_PWRITE64 = 18, SYS_MADVISE = 28, SYS_GETPID = 39,
-            SYS_FLOCK = 73, SYS_FDATASYNC = 75, SYS_GETTID = 186, SYS_TGKILL = 234, SYS_OPENAT = 257,
-            SYS_FALLOCATE = 285, SYS_EVENTFD2 = 290;
+            SYS_MUNMAP = 11, SYS_RT_SIGACTION = 13, SYS_IOCTL = 16, SYS_PREAD64 = 17, SYS_PWRITE64 = 18,
+            SYS_MADVISE = 28, SYS_GETPID = 39, SYS_FLOCK = 73, SYS_FDATASYNC = 75, SYS_GETTID = 186, SYS_TGKILL = 234,
+            SYS_OPENAT = 257, SYS_FALLOCATE = 285, SYS_EVENTFD2 = 290;
     private static final long AT_FDCWD = -100;
     /** This process, for {@link #tgkill}. */
     private static final long PID = Downcall.syscall(SYS_GETPID, 0, 0, 0, 0, 0, 0);

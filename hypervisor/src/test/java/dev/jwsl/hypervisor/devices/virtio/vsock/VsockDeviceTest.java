@@ -573,11 +573,18 @@ class VsockDeviceTest {
         }
     }
 
+    /** A host client that asked guest port {@code port} of a device whose guest has {@code connectTimeoutMs} to answer. */
+    private SocketChannel hostClientAsking(int port, long connectTimeoutMs) throws IOException {
+        start(new VsockDevice(3, backend = new UnixSocketBackend(dir.resolve("v.sock")),
+                new VsockDevice.Limits(4, 8, BUFFER_POOL, connectTimeoutMs)));
+        SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(backend.path()));
+        client.write(ByteBuffer.wrap(ascii("CONNECT " + port + "\n")));
+        return client;
+    }
+
     @Test
     void aHostConnectionTheGuestNeverAnswersIsClosed() throws Exception {
-        start(new VsockDevice(3, backend = new UnixSocketBackend(dir.resolve("v.sock")), new VsockDevice.Limits(4, 8, BUFFER_POOL, 100)));
-        try (SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(backend.path()))) {
-            client.write(ByteBuffer.wrap(ascii("CONNECT 54\n")));
+        try (SocketChannel client = hostClientAsking(54, 100)) {
             VsockPacket req = awaitOp(OP_REQUEST);
             assertEquals(-1, client.read(ByteBuffer.allocate(16)), "closed without OK");
             VsockPacket rst = awaitOp(OP_RST);
@@ -588,9 +595,7 @@ class VsockDeviceTest {
 
     @Test
     void aBusyGuestGetsMoreTimeToAnswerAHostConnection() throws Exception {
-        start(new VsockDevice(3, backend = new UnixSocketBackend(dir.resolve("v.sock")), new VsockDevice.Limits(4, 8, BUFFER_POOL, 100)));
-        try (SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(backend.path()))) {
-            client.write(ByteBuffer.wrap(ascii("CONNECT 55\n")));
+        try (SocketChannel client = hostClientAsking(55, 100)) {
             VsockPacket req = awaitOp(OP_REQUEST);
             for (int i = 0; i < 8; i++) { // 400 ms, 4 limits, of other traffic (each answered by an RST)
                 send(fromGuest(OP_REQUEST, 9999));
@@ -606,9 +611,7 @@ class VsockDeviceTest {
 
     @Test
     void aBusyGuestThatNeverAnswersAHostConnectionLosesItInTheEnd() throws Exception {
-        start(new VsockDevice(3, backend = new UnixSocketBackend(dir.resolve("v.sock")), new VsockDevice.Limits(4, 8, BUFFER_POOL, 50)));
-        try (SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(backend.path()))) {
-            client.write(ByteBuffer.wrap(ascii("CONNECT 56\n")));
+        try (SocketChannel client = hostClientAsking(56, 50)) {
             VsockPacket req = awaitOp(OP_REQUEST);
             long limit = System.nanoTime() + 10_000_000_000L;
             VsockPacket p;
