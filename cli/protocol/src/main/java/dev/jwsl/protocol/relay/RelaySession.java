@@ -18,6 +18,8 @@ public final class RelaySession implements AutoCloseable {
     private final SocketChannel channel;
     private final Object writeLock = new Object();
 
+    private static final String VM_STOPPED = "the VM stopped during the command";
+
     private RelaySession(SocketChannel channel) {
         this.channel = channel;
     }
@@ -48,10 +50,25 @@ public final class RelaySession implements AutoCloseable {
         header.putShort((short) type).putShort((short) 0).putInt(length).flip();
         ByteBuffer body = ByteBuffer.wrap(payload, 0, length);
         synchronized (writeLock) {
-            while (header.hasRemaining() || body.hasRemaining()) {
-                channel.write(new ByteBuffer[] {header, body});
+            try {
+                while (header.hasRemaining() || body.hasRemaining()) {
+                    channel.write(new ByteBuffer[] {header, body});
+                }
+            } catch (IOException e) {
+                throw vmStopped(e);
             }
         }
+    }
+
+    /**
+     * The connection to the guest failed: the VMM closes a VM's connections when the VM stops.
+     * Said as such, never as the socket's own error: a "Broken pipe" from here must not pass for
+     * the client's stdout gone (which ends a call quietly, as SIGPIPE would).
+     */
+    private static RelayException vmStopped(IOException cause) {
+        RelayException e = new RelayException(VM_STOPPED);
+        e.initCause(cause);
+        return e;
     }
 
     /**
@@ -78,7 +95,7 @@ public final class RelaySession implements AutoCloseable {
             while (true) {
                 header.clear();
                 if (!readFully(header)) {
-                    throw new RelayException("the VM stopped during the command");
+                    throw new RelayException(VM_STOPPED);
                 }
                 int type = Short.toUnsignedInt(header.getShort(0));
                 int length = header.getInt(4);
@@ -87,7 +104,7 @@ public final class RelaySession implements AutoCloseable {
                 }
                 ByteBuffer body = ByteBuffer.wrap(payload, 0, length);
                 if (!readFully(body)) {
-                    throw new RelayException("the VM stopped during the command");
+                    throw new RelayException(VM_STOPPED);
                 }
                 switch (type) {
                     case RelayConstants.STARTED -> {
@@ -133,7 +150,13 @@ public final class RelaySession implements AutoCloseable {
 
     private boolean readFully(ByteBuffer b) throws IOException {
         while (b.hasRemaining()) {
-            if (channel.read(b) < 0) {
+            int n;
+            try {
+                n = channel.read(b);
+            } catch (IOException e) {
+                throw vmStopped(e);
+            }
+            if (n < 0) {
                 return false;
             }
         }
