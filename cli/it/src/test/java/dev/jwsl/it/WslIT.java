@@ -22,7 +22,6 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -107,22 +106,24 @@ class WslIT {
 
     @Test
     @Order(4)
-    void fiftyConcurrentCallsEachGetTheirOwnOutput() throws Exception {
-        List<CompletableFuture<WslHarness.Result>> calls = new ArrayList<>();
-        for (int i = 0; i < 50; i++) {
-            String n = Integer.toString(i);
-            calls.add(CompletableFuture.supplyAsync(() -> {
-                try {
-                    return wsl("", "--", "sh", "-c", "echo $0", n);
-                } catch (Exception e) {
-                    throw new RuntimeException(e);
-                }
-            }));
+    void aHundredCallsAtOnceEachGetTheirOwnOutputAndStatus() throws Exception {
+        List<Call> calls = new ArrayList<>();
+        List<WslHarness.Result> results = new ArrayList<>();
+        try {
+            for (int i = 0; i < 100; i++) { // all started before any is waited for: 100 at once
+                calls.add(Call.start(i, List.of("--", "sh", "-c", "echo $0; exit $(($0 % 7))", Integer.toString(i))));
+            }
+            for (Call c : calls) {
+                results.add(c.result());
+            }
+        } finally { // a failed call must not leave the others loading the next tests
+            calls.forEach(c -> c.process.destroyForcibly());
         }
-        for (int i = 0; i < 50; i++) {
-            WslHarness.Result r = calls.get(i).get(300, TimeUnit.SECONDS);
-            assertEquals(0, r.exit(), r.toString());
-            assertEquals(i + "\n", r.stdout());
+        for (int i = 0; i < 100; i++) {
+            WslHarness.Result r = results.get(i);
+            assertEquals(i % 7, r.exit(), "call " + i + ": " + r);
+            assertEquals(i + "\n", r.stdout(), "call " + i + ": " + r);
+            assertEquals("", r.stderr(), "call " + i + ": " + r);
         }
     }
 

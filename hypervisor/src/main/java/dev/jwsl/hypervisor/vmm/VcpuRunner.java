@@ -5,6 +5,7 @@ import dev.jwsl.hypervisor.kvm.VcpuExit;
 import dev.jwsl.hypervisor.kvm.Registers;
 import dev.jwsl.hypervisor.kvm.SpecialRegisters;
 import dev.jwsl.hypervisor.sys.LibC;
+import dev.jwsl.hypervisor.sys.SysCallException;
 
 import java.util.Arrays;
 import java.util.concurrent.CountDownLatch;
@@ -17,6 +18,7 @@ final class VcpuRunner {
     private final CountDownLatch started = new CountDownLatch(1);
     /** The thread's kernel id, once it runs. */
     private volatile int tid;
+    private volatile long lastCpuNanos;
 
     VcpuRunner(VirtualMachine machine, Vcpu vcpu) {
         this.machine = machine;
@@ -35,6 +37,22 @@ final class VcpuRunner {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /**
+     * The CPU time this vCPU's thread has used, its guest's included: 0 before it runs, the last
+     * reading once it has ended.
+     */
+    long cpuNanos() {
+        int t = tid;
+        if (t != 0 && thread.isAlive()) {
+            try {
+                lastCpuNanos = LibC.threadCpuNanos(t);
+            } catch (SysCallException e) {
+                // it ended since isAlive
+            }
+        }
+        return lastCpuNanos;
     }
 
     /** Makes the vCPU leave KVM_RUN (now, or at its next entry). */

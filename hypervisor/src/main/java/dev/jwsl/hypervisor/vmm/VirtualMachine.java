@@ -130,6 +130,17 @@ public final class VirtualMachine implements AutoCloseable {
         return mmioBus;
     }
 
+    /** The CPU time the vCPU threads have used, the guest's own included, since the VM started. */
+    long guestCpuNanos() {
+        long sum = 0;
+        synchronized (runners) {
+            for (VcpuRunner r : runners) {
+                sum += r.cpuNanos();
+            }
+        }
+        return sum;
+    }
+
     /** Records why the VM ends (first caller wins) and kicks every vCPU out of KVM_RUN. */
     void end(StopReason reason) {
         if (stopReason.complete(reason)) {

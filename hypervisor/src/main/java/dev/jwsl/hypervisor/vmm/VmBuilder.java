@@ -59,7 +59,8 @@ final class VmBuilder {
     private final VmConfig config;
     private final List<AutoCloseable> built = new ArrayList<>();
     private final List<EventFd> eventFds = new ArrayList<>();
-    private VirtualMachine machine;
+    /** Set once built; devices' callbacks (other threads) read it. */
+    private volatile VirtualMachine machine;
     private Kvm kvm;
     private Vm vm;
     private GuestMemory memory;
@@ -319,6 +320,12 @@ final class VmBuilder {
         return LinuxBoot.load(memory, config.kernel(), config.initrd(), cmdline(), config.cpus());
     }
 
+    /** The vCPUs' CPU time so far, for devices that tell a starved guest from a hung one (0 until built). */
+    private long guestCpuNanos() {
+        VirtualMachine m = machine;
+        return m == null ? 0 : m.guestCpuNanos();
+    }
+
     private void attachLegacyDevices() {
         EventFd consoleIrq = new EventFd(0);
         eventFds.add(consoleIrq);
@@ -338,7 +345,8 @@ final class VmBuilder {
             if (v.guestCid() < 3 || v.guestCid() > 0xffff_fffeL) {
                 throw new VmStartException(VmStartException.Reason.CONFIG, "vsock guest CID must be 3..4294967294", null);
             }
-            attachVirtio(new VsockDevice(v.guestCid(), new UnixSocketBackend(v.udsPath())), "virtio-vsock");
+            attachVirtio(new VsockDevice(v.guestCid(), new UnixSocketBackend(v.udsPath()), this::guestCpuNanos),
+                    "virtio-vsock");
         }
         for (VmConfig.Disk d : config.disks()) {
             DiskImage image;

@@ -14,6 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Every call in {@link LibC} against the real kernel: the system call numbers and argument order are right. */
 class LibCTest {
@@ -88,6 +89,36 @@ class LibCTest {
         assertNotEquals(0, tid);
         assertEquals(0, LibC.tgkill(tid, 0), "signal 0 only checks that the thread exists");
         assertEquals(3 /* ESRCH */, LibC.tgkill(Integer.MAX_VALUE, 0));
+    }
+
+    @Test
+    void aThreadsCpuTimeGrowsWhileItRunsNotWhileItWaits() throws Exception {
+        java.util.concurrent.CompletableFuture<Integer> waiterTid = new java.util.concurrent.CompletableFuture<>();
+        java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+        Thread waiter = Thread.ofPlatform().start(() -> {
+            waiterTid.complete(LibC.gettid());
+            try {
+                done.await();
+            } catch (InterruptedException ignored) {
+                // ends the thread
+            }
+        });
+        int tid = LibC.gettid();
+        long start = System.nanoTime();
+        long self = LibC.threadCpuNanos(tid);
+        long other = LibC.threadCpuNanos(waiterTid.get());
+        long ran;
+        do { // spin until this thread has had 100 ms of CPU (10 s at most, on a loaded machine)
+            ran = LibC.threadCpuNanos(tid) - self;
+        } while (ran < 100_000_000L && System.nanoTime() - start < 10_000_000_000L);
+        long wall = System.nanoTime() - start;
+        long waited = LibC.threadCpuNanos(waiterTid.get()) - other;
+        done.countDown();
+        waiter.join();
+        assertTrue(ran >= 100_000_000L && ran <= wall, "ran " + ran + " ns of CPU in " + wall + " ns");
+        assertTrue(waited < 20_000_000L, "the waiting thread ran " + waited + " ns");
+        assertThrows(SysCallException.class, () -> LibC.threadCpuNanos(1 << 22), "no thread has the highest id");
+        assertThrows(IllegalArgumentException.class, () -> LibC.threadCpuNanos(Integer.MAX_VALUE));
     }
 
     @Test

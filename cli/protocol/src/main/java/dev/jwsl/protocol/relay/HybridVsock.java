@@ -24,7 +24,7 @@ public final class HybridVsock {
     /**
      * A blocking stream to guest port {@code port}. It waits for the VMM's answer without a limit
      * of its own: the VMM answers, or closes the connection, within its limits for the guest's
-     * answer (VsockDevice.expireRequest: 30 s of a silent guest, 5 min at most). A wall-clock
+     * answer (VsockDevice.expireRequest: 30 s of a guest that runs and stays silent, 5 min at most). A wall-clock
      * limit here failed healthy calls on a loaded host, where a starved client took longer to
      * read the answer than the guest took to give it (100 calls at once, issue 29).
      */

@@ -52,13 +52,13 @@ final class VsockConstants {
      */
     static final int MAX_UNBOUND_RST = 256;
     /**
-     * How long a host-initiated connection waits for the guest's RESPONSE while the guest uses no
-     * descriptor at all (Firecracker waits 2 s): long, because the host clients have no limit of
+     * How long a host-initiated connection waits for the guest's RESPONSE while the guest runs but
+     * uses no descriptor at all (Firecracker waits 2 s): long, because the host clients have no limit of
      * their own (a wall-clock limit in a client failed healthy calls when 100 `wsl` calls at once
      * starved each other on one CPU, issue 29), and it only holds the connection's place.
      */
     static final long CONNECT_TIMEOUT_MS = 30_000;
-    /** How many {@link #CONNECT_TIMEOUT_MS} a busy guest may take to answer a REQUEST (5 min). */
+    /** How many {@link #CONNECT_TIMEOUT_MS} a busy or starved guest may take to answer a REQUEST (5 min). */
     static final int CONNECT_TIMEOUT_PERIODS = 10;
     /** First local port for host-initiated connections (Firecracker uses 1 << 30 too). */
     static final int FIRST_HOST_PORT = 1 << 30;

@@ -16,6 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.LongSupplier;
 
 import static dev.jwsl.hypervisor.devices.virtio.vsock.VsockConstants.*;
 
@@ -62,23 +63,29 @@ public final class VsockDevice implements VirtioDevice {
     /** Bytes of {@link VsockConnection.Buffers#FULL} granted to open connections. */
     private long pooled;
     private long dropped;
-    /** Connections reset for the guest's fault or silence (see {@link #reset}). */
+    /** Connections reset for the guest's fault or silence, or cut short by it (see {@link #anomaly}). */
     private long anomalies;
     /** Descriptor chains the guest has given the device (TX packets sent, RX buffers filled): whether it is alive. */
     private long guestProgress;
+    /** The CPU time the guest's vCPUs have had so far: whether a silent guest had the chance to answer. */
+    private final LongSupplier guestCpuNanos;
 
-    /** A device with guest CID {@code guestCid} (3 or more) and host side {@code backend}. */
-    public VsockDevice(long guestCid, VsockBackend backend) {
-        this(guestCid, backend, Limits.DEFAULT);
+    /**
+     * A device with guest CID {@code guestCid} (3 or more) and host side {@code backend};
+     * {@code guestCpuNanos} says how much CPU time the guest's vCPUs have had so far.
+     */
+    public VsockDevice(long guestCid, VsockBackend backend, LongSupplier guestCpuNanos) {
+        this(guestCid, backend, Limits.DEFAULT, guestCpuNanos);
     }
 
-    VsockDevice(long guestCid, VsockBackend backend, Limits limits) {
+    VsockDevice(long guestCid, VsockBackend backend, Limits limits, LongSupplier guestCpuNanos) {
         if (guestCid < 3 || guestCid > 0xffff_fffeL) {
             throw new IllegalArgumentException("guest CID must be 3..2^32-2: " + guestCid);
         }
         this.guestCid = guestCid;
         this.backend = backend;
         this.limits = limits;
+        this.guestCpuNanos = guestCpuNanos;
     }
 
     @Override
@@ -308,7 +315,12 @@ public final class VsockDevice implements VirtioDevice {
                 conn.guestShutSend |= (p.flags() & SHUTDOWN_SEND) != 0;
                 maybeFinish(conn);
             }
-            case OP_RST -> kill(conn);
+            case OP_RST -> {
+                if (conn.toHostBytes > 0) { // the host client loses the end of the stream: say why it ends early
+                    anomaly(conn, "the guest reset", conn.toHostBytes + " bytes it sent not yet passed to the host");
+                }
+                kill(conn);
+            }
             default -> reset(conn, p.op() == OP_REQUEST ? "REQUEST on an open connection" : "unknown op " + p.op());
         }
         notifyAll();
@@ -363,14 +375,16 @@ public final class VsockDevice implements VirtioDevice {
     /**
      * A guest that never answers a REQUEST (or never takes it) must not keep the host client
      * waiting, or the connection's place, for ever: RST once the guest has passed a whole
-     * {@link Limits#connectTimeoutMs} without using a descriptor (a hung guest), and after
-     * {@link VsockConstants#CONNECT_TIMEOUT_PERIODS} of them in any case (a guest that works but
-     * ignores this one). A guest merely slow to answer is given the time: 100 `wsl` calls at once
-     * on one emulated CPU starve it for longer than a fixed limit (issue 29), and a Linux guest
-     * answers each REQUEST as soon as it takes it.
+     * {@link Limits#connectTimeoutMs} in which its vCPUs ran (a tenth of it, at least) without
+     * using a descriptor (a hung guest), and after {@link VsockConstants#CONNECT_TIMEOUT_PERIODS}
+     * of them in any case (a guest that works but ignores this one, or never gets to run). A guest
+     * that is merely slow, busy or starved is given the time: 100 `wsl` calls at once on one
+     * emulated CPU left it no descriptor used for 30 s, for want of CPU (issue 29), and a Linux
+     * guest answers each REQUEST as soon as it runs and takes it.
      */
     private void expireRequest(VsockConnection conn) {
         long seen;
+        long cpuSeen = guestCpuNanos.getAsLong();
         synchronized (this) {
             seen = guestProgress;
         }
@@ -380,18 +394,22 @@ public final class VsockDevice implements VirtioDevice {
             } catch (InterruptedException e) {
                 return;
             }
+            long cpu = guestCpuNanos.getAsLong();
             synchronized (this) {
                 if (conn.state != VsockConnection.State.CONNECTING) {
                     return;
                 }
-                boolean hung = guestProgress == seen;
+                long ranMs = (cpu - cpuSeen) / 1_000_000;
+                boolean hung = guestProgress == seen && ranMs * 10 >= limits.connectTimeoutMs();
                 if (hung || period == CONNECT_TIMEOUT_PERIODS) {
                     reset(conn, "no RESPONSE within " + period * limits.connectTimeoutMs() + " ms"
-                            + (hung ? ", the guest idle for the last " + limits.connectTimeoutMs() + " ms" : ""));
+                            + (hung ? ", the guest ran " + ranMs + " ms in the last " + limits.connectTimeoutMs()
+                                    + " ms and used no descriptor" : ""));
                     processRx();
                     return;
                 }
                 seen = guestProgress;
+                cpuSeen = cpu;
             }
         }
     }
@@ -503,12 +521,19 @@ public final class VsockDevice implements VirtioDevice {
      */
     private void reset(VsockConnection conn, String why) {
         if (conn.state != VsockConnection.State.CLOSED) {
-            if (why != null && Long.bitCount(++anomalies) == 1) {
-                LOG.log(System.Logger.Level.WARNING, "vsock: resetting host port {0} to guest port {1}: {2} ({3} so far)",
-                        Integer.toUnsignedString(conn.hostPort), Integer.toUnsignedString(conn.guestPort), why, anomalies);
+            if (why != null) {
+                anomaly(conn, "resetting", why);
             }
             queue(conn, OP_RST, 0);
             kill(conn);
+        }
+    }
+
+    /** Logs what went wrong with {@code conn}: the 1st, 2nd, 4th, 8th... time (the guest can repeat it at will). */
+    private void anomaly(VsockConnection conn, String what, String why) {
+        if (Long.bitCount(++anomalies) == 1) {
+            LOG.log(System.Logger.Level.WARNING, "vsock: {0} host port {1} to guest port {2}: {3} ({4} so far)", what,
+                    Integer.toUnsignedString(conn.hostPort), Integer.toUnsignedString(conn.guestPort), why, anomalies);
         }
     }
 

@@ -40,7 +40,7 @@ record VsockTarget(VsockDevice device, Path socket, ServerSocketChannel service)
             ServerSocketChannel service = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
             service.bind(UnixDomainSocketAddress.of(socket + "_" + SERVICE_PORT));
             Thread.ofPlatform().daemon().name("fuzz-vsock-service").start(() -> serve(service));
-            return new VsockTarget(new VsockDevice(GUEST_CID, new UnixSocketBackend(socket)), socket, service);
+            return new VsockTarget(new VsockDevice(GUEST_CID, new UnixSocketBackend(socket), System::nanoTime), socket, service);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -24,6 +24,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongSupplier;
 
 import static dev.jwsl.hypervisor.devices.virtio.vsock.VsockConstants.*;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -47,10 +48,12 @@ class VsockDeviceTest {
     private final AtomicInteger needsReset = new AtomicInteger();
     private VsockDevice device;
     private UnixSocketBackend backend;
+    /** The guest's CPU time when it has all the CPU it wants, and when it gets none (a starved one). */
+    private static final LongSupplier GUEST_RUNS = System::nanoTime, GUEST_STARVED = () -> 0;
 
     @BeforeEach
     void activate() {
-        start(new VsockDevice(3, backend = new UnixSocketBackend(dir.resolve("v.sock"))));
+        start(new VsockDevice(3, backend = new UnixSocketBackend(dir.resolve("v.sock")), GUEST_RUNS));
         giveRx(16);
     }
 
@@ -318,7 +321,7 @@ class VsockDeviceTest {
             }
             @Override public void close() { real.close(); }
         };
-        start(new VsockDevice(3, failing));
+        start(new VsockDevice(3, failing, GUEST_RUNS));
         giveRx(16);
         try (SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(real.path()))) {
             client.write(ByteBuffer.wrap(ascii("CONNECT 52\n")));
@@ -508,7 +511,7 @@ class VsockDeviceTest {
 
     @Test
     void connectionsResetWhileTheGuestReadsNothingKeepTheirPlaceUntilItTakesTheRst() throws Exception {
-        start(new VsockDevice(3, backend = new UnixSocketBackend(dir.resolve("v.sock")), new VsockDevice.Limits(4, 8, BUFFER_POOL, CONNECT_TIMEOUT_MS)));
+        start(new VsockDevice(3, backend = new UnixSocketBackend(dir.resolve("v.sock")), new VsockDevice.Limits(4, 8, BUFFER_POOL, CONNECT_TIMEOUT_MS), GUEST_RUNS));
         try (Acceptor a = new Acceptor(hostListener(1234), true)) {
             exhaustRx();
             for (int i = 0; i < 20; i++) {
@@ -530,7 +533,7 @@ class VsockDeviceTest {
     @Test
     void buffersComeFromAPoolAndGoBackToIt() throws Exception {
         long twoFull = 2 * (CONN_BUF_SIZE + HOST_READ_SIZE);
-        start(new VsockDevice(3, backend = new UnixSocketBackend(dir.resolve("v.sock")), new VsockDevice.Limits(16, 8, twoFull, CONNECT_TIMEOUT_MS)));
+        start(new VsockDevice(3, backend = new UnixSocketBackend(dir.resolve("v.sock")), new VsockDevice.Limits(16, 8, twoFull, CONNECT_TIMEOUT_MS), GUEST_RUNS));
         try (Acceptor a = new Acceptor(hostListener(1234), true)) {
             int[] expected = {CONN_BUF_SIZE, CONN_BUF_SIZE, CONN_BUF_MIN};
             for (int i = 0; i < expected.length; i++) {
@@ -574,9 +577,9 @@ class VsockDeviceTest {
     }
 
     /** A host client that asked guest port {@code port} of a device whose guest has {@code connectTimeoutMs} to answer. */
-    private SocketChannel hostClientAsking(int port, long connectTimeoutMs) throws IOException {
+    private SocketChannel hostClientAsking(int port, long connectTimeoutMs, LongSupplier guestCpu) throws IOException {
         start(new VsockDevice(3, backend = new UnixSocketBackend(dir.resolve("v.sock")),
-                new VsockDevice.Limits(4, 8, BUFFER_POOL, connectTimeoutMs)));
+                new VsockDevice.Limits(4, 8, BUFFER_POOL, connectTimeoutMs), guestCpu));
         SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(backend.path()));
         client.write(ByteBuffer.wrap(ascii("CONNECT " + port + "\n")));
         return client;
@@ -584,9 +587,27 @@ class VsockDeviceTest {
 
     @Test
     void aHostConnectionTheGuestNeverAnswersIsClosed() throws Exception {
-        try (SocketChannel client = hostClientAsking(54, 100)) {
+        long asked = System.nanoTime();
+        try (SocketChannel client = hostClientAsking(54, 100, GUEST_RUNS)) {
             VsockPacket req = awaitOp(OP_REQUEST);
             assertEquals(-1, client.read(ByteBuffer.allocate(16)), "closed without OK");
+            long waited = (System.nanoTime() - asked) / 1_000_000;
+            assertTrue(waited < CONNECT_TIMEOUT_PERIODS * 100L, "a guest that ran and stayed silent kept it " + waited + " ms");
+            VsockPacket rst = awaitOp(OP_RST);
+            assertEquals(req.srcPort(), rst.srcPort());
+            assertEquals(0, device.connectionCount());
+        }
+    }
+
+    @Test
+    void aStarvedGuestKeepsAHostConnectionUntilTheLastLimit() throws Exception {
+        long asked = System.nanoTime();
+        try (SocketChannel client = hostClientAsking(57, 50, GUEST_STARVED)) {
+            VsockPacket req = awaitOp(OP_REQUEST);
+            // silent all along, but never given the CPU to answer: reset after CONNECT_TIMEOUT_PERIODS limits, not one
+            assertEquals(-1, client.read(ByteBuffer.allocate(16)), "closed without OK");
+            long waited = (System.nanoTime() - asked) / 1_000_000;
+            assertTrue(waited >= CONNECT_TIMEOUT_PERIODS * 50L, "reset after " + waited + " ms");
             VsockPacket rst = awaitOp(OP_RST);
             assertEquals(req.srcPort(), rst.srcPort());
             assertEquals(0, device.connectionCount());
@@ -595,7 +616,7 @@ class VsockDeviceTest {
 
     @Test
     void aBusyGuestGetsMoreTimeToAnswerAHostConnection() throws Exception {
-        try (SocketChannel client = hostClientAsking(55, 100)) {
+        try (SocketChannel client = hostClientAsking(55, 100, GUEST_RUNS)) {
             VsockPacket req = awaitOp(OP_REQUEST);
             for (int i = 0; i < 8; i++) { // 400 ms, 4 limits, of other traffic (each answered by an RST)
                 send(fromGuest(OP_REQUEST, 9999));
@@ -611,7 +632,7 @@ class VsockDeviceTest {
 
     @Test
     void aBusyGuestThatNeverAnswersAHostConnectionLosesItInTheEnd() throws Exception {
-        try (SocketChannel client = hostClientAsking(56, 50)) {
+        try (SocketChannel client = hostClientAsking(56, 50, GUEST_RUNS)) {
             VsockPacket req = awaitOp(OP_REQUEST);
             long limit = System.nanoTime() + 10_000_000_000L;
             VsockPacket p;
