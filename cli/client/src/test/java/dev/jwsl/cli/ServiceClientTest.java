@@ -41,4 +41,14 @@ class ServiceClientTest {
             assertNull(planted.accept(), "the client connected to the planted socket");
         }
     }
+
+    @Test
+    void aServiceThatExitsAtOnceIsAOneLineError() throws IOException {
+        ServicePaths paths = new ServicePaths(tmp.resolve("run"), tmp.resolve("state"));
+        IOException e = assertThrows(IOException.class,
+                () -> ServiceClient.connect(paths, List.of("sh", "-c", "echo no kernel; exit 1")).close());
+        assertTrue(e.getMessage().startsWith("the jwsl service exited with status 1; see "), e.getMessage());
+        assertFalse(e.getMessage().contains("\n"), e.getMessage());
+        assertEquals("no kernel\n", Files.readString(tmp.resolve("state/service.out")));
+    }
 }

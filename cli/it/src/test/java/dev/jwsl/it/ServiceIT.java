@@ -78,7 +78,7 @@ class ServiceIT {
         Path err = Files.createTempFile("wsl", ".err");
         Process p = pb.redirectOutput(out.toFile()).redirectError(err.toFile()).start();
         p.getOutputStream().close();
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "wsl " + String.join(" ", args) + " hung");
+        assertTrue(p.waitFor(300, TimeUnit.SECONDS), "wsl " + String.join(" ", args) + " hung");
         return new Result(p.exitValue(), Files.readString(out), Files.readString(err));
     }
 
@@ -140,15 +140,50 @@ class ServiceIT {
     @Test
     @Order(5)
     void aCrashedServiceIsReplacedByTheNextCall() throws Exception {
+        killServices();
+        Result r = wsl("--status");
+        assertEquals(0, r.exit(), r.toString());
+        assertTrue(r.stdout().contains("VM: stopped"), r.stdout());
+    }
+
+    @Test
+    @Order(6)
+    void callsThatFindNoServiceStartOneBetweenThem() throws Exception {
+        killServices();
+        Path log = state.resolve("jwsl/service.log");
+        Path out = state.resolve("jwsl/service.out");
+        long serving = count(log, "serving");
+        long refused = count(out, "already running");
+        List<java.util.concurrent.CompletableFuture<Result>> calls = new ArrayList<>();
+        for (int i = 0; i < 8; i++) { // all started before any is waited for
+            calls.add(java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try {
+                    return wsl("--status");
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            }));
+        }
+        for (var c : calls) {
+            Result r = c.get();
+            assertEquals(0, r.exit(), r.toString());
+            assertTrue(r.stdout().contains("VM: stopped"), r.toString());
+        }
+        assertEquals(serving + 1, count(log, "serving"), "services started");
+        assertEquals(refused, count(out, "already running"), "services started that found another one");
+    }
+
+    private static long count(Path file, String text) throws IOException {
+        return Files.exists(file) ? Files.readAllLines(file).stream().filter(l -> l.contains(text)).count() : 0;
+    }
+
+    private static void killServices() throws Exception {
         for (ProcessHandle p : ProcessHandle.allProcesses().toList()) {
             if (p.info().commandLine().orElse("").contains("dev.jwsl.service.ServiceMain") && serviceOfThisTest(p)) {
                 p.destroyForcibly();
                 p.onExit().get(10, TimeUnit.SECONDS);
             }
         }
-        Result r = wsl("--status");
-        assertEquals(0, r.exit(), r.toString());
-        assertTrue(r.stdout().contains("VM: stopped"), r.stdout());
     }
 
     @Test

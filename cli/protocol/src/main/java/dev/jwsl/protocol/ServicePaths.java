@@ -66,6 +66,11 @@ public record ServicePaths(Path runtimeDir, Path stateDir) {
         return runtimeDir.resolve("service.lock");
     }
 
+    /** Held by the client that starts the service, so that calls finding none start one, not one each. */
+    public Path startLockFile() {
+        return runtimeDir.resolve("start.lock");
+    }
+
     public Path logFile() {
         return stateDir.resolve("service.log");
     }
