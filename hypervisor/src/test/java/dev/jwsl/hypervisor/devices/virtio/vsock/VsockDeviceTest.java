@@ -587,30 +587,27 @@ class VsockDeviceTest {
 
     @Test
     void aHostConnectionTheGuestNeverAnswersIsClosed() throws Exception {
-        long asked = System.nanoTime();
-        try (SocketChannel client = hostClientAsking(54, 100, GUEST_RUNS)) {
-            VsockPacket req = awaitOp(OP_REQUEST);
-            assertEquals(-1, client.read(ByteBuffer.allocate(16)), "closed without OK");
-            long waited = (System.nanoTime() - asked) / 1_000_000;
-            assertTrue(waited < CONNECT_TIMEOUT_PERIODS * 100L, "a guest that ran and stayed silent kept it " + waited + " ms");
-            VsockPacket rst = awaitOp(OP_RST);
-            assertEquals(req.srcPort(), rst.srcPort());
-            assertEquals(0, device.connectionCount());
-        }
+        long waited = silentGuestResetsAfterMs(54, GUEST_RUNS);
+        assertTrue(waited < CONNECT_TIMEOUT_PERIODS * 100L, "a guest that ran and stayed silent kept it " + waited + " ms");
     }
 
     @Test
     void aStarvedGuestKeepsAHostConnectionUntilTheLastLimit() throws Exception {
+        long waited = silentGuestResetsAfterMs(57, GUEST_STARVED); // never given the CPU to answer
+        assertTrue(waited >= CONNECT_TIMEOUT_PERIODS * 100L, "reset after " + waited + " ms");
+    }
+
+    /** A guest that never answers a host client on {@code port} (100 ms limits): the client is closed, the guest RST. */
+    private long silentGuestResetsAfterMs(int port, LongSupplier guestCpu) throws Exception {
         long asked = System.nanoTime();
-        try (SocketChannel client = hostClientAsking(57, 50, GUEST_STARVED)) {
+        try (SocketChannel client = hostClientAsking(port, 100, guestCpu)) {
             VsockPacket req = awaitOp(OP_REQUEST);
-            // silent all along, but never given the CPU to answer: reset after CONNECT_TIMEOUT_PERIODS limits, not one
             assertEquals(-1, client.read(ByteBuffer.allocate(16)), "closed without OK");
             long waited = (System.nanoTime() - asked) / 1_000_000;
-            assertTrue(waited >= CONNECT_TIMEOUT_PERIODS * 50L, "reset after " + waited + " ms");
             VsockPacket rst = awaitOp(OP_RST);
             assertEquals(req.srcPort(), rst.srcPort());
             assertEquals(0, device.connectionCount());
+            return waited;
         }
     }
 
