@@ -88,6 +88,8 @@ final class VsockConnection {
     boolean shutdownSent;
     boolean guestShutRcv;
     boolean guestShutSend;
+    /** The guest reset the connection: what it sent before still goes to the host, nothing more to the guest. */
+    boolean guestReset;
 
     VsockConnection(int hostPort, int guestPort, SocketChannel channel, State state, Buffers buffers) {
         this.hostPort = hostPort;

@@ -63,7 +63,7 @@ public final class VsockDevice implements VirtioDevice {
     /** Bytes of {@link VsockConnection.Buffers#FULL} granted to open connections. */
     private long pooled;
     private long dropped;
-    /** Connections reset for the guest's fault or silence, or cut short by it (see {@link #anomaly}). */
+    /** Connections reset for the guest's fault or silence (see {@link #reset}). */
     private long anomalies;
     /** Descriptor chains the guest has given the device (TX packets sent, RX buffers filled): whether it is alive. */
     private long guestProgress;
@@ -266,6 +266,10 @@ public final class VsockDevice implements VirtioDevice {
             return;
         }
         VsockConnection conn = connections.get(VsockConnection.key(p.dstPort(), p.srcPort()));
+        if (conn != null && conn.guestReset && p.op() == OP_REQUEST) { // a new connection on the same ports
+            kill(conn);
+            conn = null;
+        }
         if (conn == null) {
             if (p.op() == OP_REQUEST) {
                 guestConnect(p);
@@ -316,14 +320,31 @@ public final class VsockDevice implements VirtioDevice {
                 maybeFinish(conn);
             }
             case OP_RST -> {
-                if (conn.toHostBytes > 0) { // the host client loses the end of the stream: say why it ends early
-                    anomaly(conn, "the guest reset", conn.toHostBytes + " bytes it sent not yet passed to the host");
+                if (conn.toHostBytes > 0) {
+                    passOnThenClose(conn);
+                } else {
+                    kill(conn);
                 }
-                kill(conn);
             }
             default -> reset(conn, p.op() == OP_REQUEST ? "REQUEST on an open connection" : "unknown op " + p.op());
         }
         notifyAll();
+    }
+
+    /**
+     * The guest reset {@code conn} before the host had all it sent: the host client still gets
+     * those bytes, then end of stream, as a Linux host reading a vsock socket would (the data
+     * received stays readable after the peer's RST). The device took them, and gave the guest
+     * credit for them, so they are the host's; a guest that closes on time-out resets a
+     * connection whose last frames a slow host has not read yet (Linux waits 8 s after close). The
+     * connection keeps its place in the limit until then, and nothing more goes to the guest.
+     */
+    private void passOnThenClose(VsockConnection conn) {
+        conn.guestReset = true;
+        conn.guestShutSend = true;
+        conn.guestShutRcv = true;
+        control.removeIf(q -> q.conn == conn);
+        conn.queuedOps = 0;
     }
 
     /** A guest REQUEST for a port with no connection: connect to the host socket, RESPONSE or RST. */
@@ -521,19 +542,12 @@ public final class VsockDevice implements VirtioDevice {
      */
     private void reset(VsockConnection conn, String why) {
         if (conn.state != VsockConnection.State.CLOSED) {
-            if (why != null) {
-                anomaly(conn, "resetting", why);
+            if (why != null && Long.bitCount(++anomalies) == 1) {
+                LOG.log(System.Logger.Level.WARNING, "vsock: resetting host port {0} to guest port {1}: {2} ({3} so far)",
+                        Integer.toUnsignedString(conn.hostPort), Integer.toUnsignedString(conn.guestPort), why, anomalies);
             }
             queue(conn, OP_RST, 0);
             kill(conn);
-        }
-    }
-
-    /** Logs what went wrong with {@code conn}: the 1st, 2nd, 4th, 8th... time (the guest can repeat it at will). */
-    private void anomaly(VsockConnection conn, String what, String why) {
-        if (Long.bitCount(++anomalies) == 1) {
-            LOG.log(System.Logger.Level.WARNING, "vsock: {0} host port {1} to guest port {2}: {3} ({4} so far)", what,
-                    Integer.toUnsignedString(conn.hostPort), Integer.toUnsignedString(conn.guestPort), why, anomalies);
         }
     }
 
@@ -577,7 +591,7 @@ public final class VsockDevice implements VirtioDevice {
      * are filled in when it is sent, so one carries everything a second would.
      */
     private void queue(VsockConnection conn, int op, int flags) {
-        if (conn.state == VsockConnection.State.CLOSED || (conn.queuedOps & (1 << op)) != 0) {
+        if (conn.state == VsockConnection.State.CLOSED || conn.guestReset || (conn.queuedOps & (1 << op)) != 0) {
             return;
         }
         conn.queuedOps |= 1 << op;

@@ -370,6 +370,30 @@ class VsockDeviceTest {
         }
     }
 
+    @Test
+    void whatTheGuestSentBeforeItsRstStillReachesTheHost() throws Exception {
+        try (ServerSocketChannel server = hostListener(1234); SocketChannel host = connectFromGuest(server, 64 << 10)) {
+            // more than the host socket holds while the host reads nothing, within our credit: some waits in the device
+            byte[] sent = new byte[CONN_BUF_SIZE - 1024];
+            new java.util.Random(7).nextBytes(sent);
+            for (int off = 0; off < sent.length; off += MAX_PKT_PAYLOAD) {
+                send(fromGuest(OP_RW, 1234).payload(java.util.Arrays.copyOfRange(sent, off,
+                        Math.min(sent.length, off + MAX_PKT_PAYLOAD))));
+            }
+            send(fromGuest(OP_RST, 1234));
+            ByteBuffer got = ByteBuffer.allocate(sent.length + 1);
+            while (host.read(got) >= 0 && got.hasRemaining()) {
+                // all of it, then end of stream
+            }
+            assertEquals(sent.length, got.position(), "bytes the host got");
+            assertArrayEquals(sent, java.util.Arrays.copyOf(got.array(), got.position()));
+            assertEquals(0, device.connectionCount());
+            for (Optional<VsockPacket> p = pollRx(200); p.isPresent(); p = pollRx(200)) {
+                assertTrue(p.get().op() != OP_RST, "no RST answers the guest's");
+            }
+        }
+    }
+
     // ---- a guest that floods the device (issue 16) ---------------------------------------------
 
     /**
