@@ -94,18 +94,13 @@ public final class RelaySession implements AutoCloseable {
             byte[] payload = new byte[RelayConstants.MAX_PAYLOAD];
             while (true) {
                 header.clear();
-                if (!readFully(header)) {
-                    throw new RelayException(VM_STOPPED);
-                }
+                readFully(header);
                 int type = Short.toUnsignedInt(header.getShort(0));
                 int length = header.getInt(4);
                 if (length < 0 || length > RelayConstants.MAX_PAYLOAD) {
                     throw new RelayException("the guest sent a frame of " + Integer.toUnsignedString(length) + " bytes");
                 }
-                ByteBuffer body = ByteBuffer.wrap(payload, 0, length);
-                if (!readFully(body)) {
-                    throw new RelayException(VM_STOPPED);
-                }
+                readFully(ByteBuffer.wrap(payload, 0, length));
                 switch (type) {
                     case RelayConstants.STARTED -> {
                         timer.mark("started");
@@ -148,7 +143,8 @@ public final class RelaySession implements AutoCloseable {
         return micros;
     }
 
-    private boolean readFully(ByteBuffer b) throws IOException {
+    /** Fills {@code b}: the stream ending or failing before that is the VM gone. */
+    private void readFully(ByteBuffer b) throws IOException {
         while (b.hasRemaining()) {
             int n;
             try {
@@ -157,11 +153,10 @@ public final class RelaySession implements AutoCloseable {
                 throw vmStopped(e);
             }
             if (n < 0) {
-                return false;
+                throw new RelayException(VM_STOPPED);
             }
         }
         b.flip();
-        return true;
     }
 
     private void pumpStdin(InputStream in, boolean tty) {
