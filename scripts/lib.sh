@@ -4,8 +4,9 @@
 jwsl_java_home() {
   local c
   for c in "${JAVA_HOME:-}" /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/java-25-openjdk-amd64; do
-    # The JDK's release file names its version: no JVM start just to ask (every wsl call sources this).
-    if [ -n "$c" ] && [ -x "$c/bin/java" ] && grep -qs '^JAVA_VERSION="2[5-9]' "$c/release"; then
+    # The JDK's release file names its version: no JVM start (or grep) just to ask, every wsl call
+    # sources this.
+    if [ -n "$c" ] && [ -x "$c/bin/java" ] && jwsl_jdk_25 "$c/release"; then
       export JAVA_HOME=$c
       # Maven 3.8's Guice/Guava touch sun.misc.Unsafe: silence JDK 24+'s warnings about it.
       export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
@@ -13,6 +14,16 @@ jwsl_java_home() {
     fi
   done
   echo "jwsl: JDK 25 not found: run scripts/install-prereqs" >&2
+  return 1
+}
+
+# True when the JDK release file $1 says JAVA_VERSION 25 or later. Builtins only.
+jwsl_jdk_25() {
+  local line
+  [ -r "$1" ] || return 1
+  while IFS= read -r line; do
+    case $line in 'JAVA_VERSION="2'[5-9]*) return 0 ;; esac
+  done < "$1"
   return 1
 }
 

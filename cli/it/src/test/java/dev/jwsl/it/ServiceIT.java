@@ -47,13 +47,7 @@ class ServiceIT {
 
     @AfterAll
     static void stopService() throws Exception {
-        new ProcessBuilder("pkill", "-f", "ServiceMain.*" + runtime.getParent()).start().waitFor();
-        for (ProcessHandle p : ProcessHandle.allProcesses().toList()) {
-            if (p.info().commandLine().orElse("").contains("dev.jwsl.service.ServiceMain")
-                    && serviceOfThisTest(p)) {
-                p.destroyForcibly();
-            }
-        }
+        killServices();
     }
 
     private static boolean serviceOfThisTest(ProcessHandle p) {
