@@ -34,13 +34,15 @@ jwsl_kvm_usable() {
 
 # The host programs' modules under cli/: client (the wsl command), service (the service, jwsl-vmm,
 # jwsl-9p), bench (benchmark drivers, built by the bench scripts only). Sets jwsl_jar (the module's
-# jar) and jwsl_cp (its class path: the jar and the dependencies Maven copied to target/lib).
+# jar), jwsl_cp (its class path: the jar and the dependencies Maven copied to target/lib) and
+# jwsl_native (the JVM flag naming UnixStream's JNI library, built with cli/protocol).
 # No subshells: bin/wsl runs this on every call.
 jwsl_module() { # ROOT MODULE
   local name=jwsl-$2
   [ "$2" = client ] && name=jwsl-cli
   jwsl_jar="$1/cli/$2/target/$name-0.1.0-SNAPSHOT.jar"
   jwsl_cp="$jwsl_jar:$1/cli/$2/target/lib/*"
+  jwsl_native="-Djwsl.native.lib=$1/cli/protocol/target/libjwsl-unix.so"
 }
 
 # JWSL_TTY for HostTerminal.isInteractive: whether stdin and stdout are terminals, asked here for

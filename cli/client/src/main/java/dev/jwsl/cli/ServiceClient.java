@@ -3,14 +3,12 @@ package dev.jwsl.cli;
 import dev.jwsl.protocol.ServicePaths;
 import dev.jwsl.protocol.JwslMessage;
 import dev.jwsl.protocol.MessageCodec;
+import dev.jwsl.protocol.relay.UnixStream;
 
 import java.io.IOException;
-import java.net.StandardProtocolFamily;
-import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
-import java.nio.channels.SocketChannel;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -18,7 +16,7 @@ import java.util.List;
 
 /**
  * The CLI's blocking connection to the user's jwsl service, started on demand. Netty-free: a
- * plain Unix-domain SocketChannel and the shared {@link MessageCodec}.
+ * {@link UnixStream} and the shared {@link MessageCodec}.
  */
 final class ServiceClient implements AutoCloseable {
     /**
@@ -35,10 +33,10 @@ final class ServiceClient implements AutoCloseable {
     /** ServiceMain's exit status when another service holds the lock. */
     private static final int EXIT_ALREADY_RUNNING = 3;
 
-    private final SocketChannel channel;
+    private final UnixStream channel;
     private long nextTransaction = 1;
 
-    private ServiceClient(SocketChannel channel) {
+    private ServiceClient(UnixStream channel) {
         this.channel = channel;
     }
 
@@ -69,7 +67,7 @@ final class ServiceClient implements AutoCloseable {
     }
 
     /** Starts the service and connects once it serves; bounded as the limits above say. */
-    private static SocketChannel startAndOpen(ServicePaths paths, List<String> serviceCommand) throws IOException {
+    private static UnixStream startAndOpen(ServicePaths paths, List<String> serviceCommand) throws IOException {
         long started = System.currentTimeMillis();
         long lastStart = started;
         Process service = start(paths, serviceCommand);
@@ -106,15 +104,8 @@ final class ServiceClient implements AutoCloseable {
         }
     }
 
-    private static SocketChannel open(Path socket) throws IOException {
-        SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
-        try {
-            ch.connect(UnixDomainSocketAddress.of(socket));
-            return ch;
-        } catch (IOException e) {
-            ch.close();
-            throw e;
-        }
+    private static UnixStream open(Path socket) throws IOException {
+        return UnixStream.connect(socket);
     }
 
     private static Path serviceOutput(ServicePaths paths) {
@@ -145,10 +136,7 @@ final class ServiceClient implements AutoCloseable {
     JwslMessage.Response call(java.util.function.LongFunction<JwslMessage.Request> request,
                               java.util.function.Consumer<JwslMessage.Progress> progress) throws IOException {
         JwslMessage.Request r = request.apply(nextTransaction++);
-        ByteBuffer frame = MessageCodec.encode(r);
-        while (frame.hasRemaining()) {
-            channel.write(frame);
-        }
+        channel.write(MessageCodec.encode(r));
         while (true) {
             ByteBuffer header = readFully(MessageCodec.HEADER);
             ByteBuffer payload = readFully(MessageCodec.payloadLength(header));
@@ -175,7 +163,7 @@ final class ServiceClient implements AutoCloseable {
     }
 
     @Override
-    public void close() throws IOException {
+    public void close() {
         channel.close();
     }
 }

@@ -5,6 +5,7 @@ import dev.jwsl.protocol.relay.HostTerminal;
 import dev.jwsl.protocol.relay.HybridVsock;
 import dev.jwsl.protocol.relay.RelayConstants;
 import dev.jwsl.protocol.relay.RelaySession;
+import dev.jwsl.protocol.relay.UnixStream;
 import dev.jwsl.protocol.ServicePaths;
 import dev.jwsl.protocol.JwslMessage;
 
@@ -12,7 +13,6 @@ import java.io.FileDescriptor;
 import java.io.FileInputStream;
 import java.io.FileOutputStream;
 import java.io.IOException;
-import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -67,7 +67,7 @@ final class WslClient {
     int run(List<String> command, boolean exec, String cwd, String user, String distro, boolean system) {
         boolean tty = HostTerminal.isInteractive();
         try (ServiceClient s = service()) {
-            SocketChannel early = startRelay();
+            UnixStream early = startRelay();
             JwslMessage.Response r;
             try {
                 r = s.call(tx -> new JwslMessage.EnsureVm(tx, distro, system));
@@ -107,7 +107,7 @@ final class WslClient {
      * call, issue 29); null when no VM listens. Nothing is sent to the guest on it before the
      * service has answered.
      */
-    private SocketChannel startRelay() {
+    private UnixStream startRelay() {
         try {
             return HybridVsock.start(paths.vsockSocket(), RelayConstants.PORT);
         } catch (IOException e) {
@@ -122,7 +122,7 @@ final class WslClient {
      * connection to the VM the service vouches for is not a retry. The guest waits for the
      * command on it however long the service takes to answer (a distro's first start).
      */
-    private RelaySession relay(SocketChannel early, JwslMessage.VmReady ready) throws IOException {
+    private RelaySession relay(UnixStream early, JwslMessage.VmReady ready) throws IOException {
         Path socket = Path.of(ready.vsockSocket());
         if (early != null) {
             if (socket.equals(paths.vsockSocket()) && ready.relayPort() == RelayConstants.PORT) {
@@ -138,13 +138,9 @@ final class WslClient {
         return RelaySession.connect(socket, ready.relayPort());
     }
 
-    private static void closeQuietly(SocketChannel ch) {
+    private static void closeQuietly(UnixStream ch) {
         if (ch != null) {
-            try {
-                ch.close();
-            } catch (IOException ignored) {
-                // nothing was sent on it
-            }
+            ch.close(); // nothing was sent on it
         }
     }
 

@@ -145,7 +145,7 @@ final class GuestShell {
         try {
             s.signal(SIGHUP);
         } catch (IOException e) {
-            closeQuietly(s);
+            s.close();
             return;
         }
         Thread.ofVirtual().name("guest-shell-stop").start(() -> {
@@ -154,15 +154,7 @@ final class GuestShell {
             } catch (InterruptedException ignored) {
                 // close now
             }
-            closeQuietly(s);
-        });
-    }
-
-    private static void closeQuietly(RelaySession s) {
-        try {
             s.close();
-        } catch (IOException ignored) {
-            // already gone
-        }
+        });
     }
 }

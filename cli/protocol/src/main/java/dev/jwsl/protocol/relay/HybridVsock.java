@@ -1,10 +1,7 @@
 package dev.jwsl.protocol.relay;
 
 import java.io.IOException;
-import java.net.StandardProtocolFamily;
-import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 
@@ -28,7 +25,7 @@ public final class HybridVsock {
      * limit here failed healthy calls on a loaded host, where a starved client took longer to
      * read the answer than the guest took to give it (100 calls at once, issue 29).
      */
-    public static SocketChannel connect(Path vsockSocket, int port) throws IOException {
+    public static UnixStream connect(Path vsockSocket, int port) throws IOException {
         return finish(start(vsockSocket, port), port);
     }
 
@@ -36,14 +33,10 @@ public final class HybridVsock {
      * The first half of {@link #connect}: connects and asks for guest port {@code port}, without
      * waiting for the answer, so that the caller can do other work while the guest accepts.
      */
-    public static SocketChannel start(Path vsockSocket, int port) throws IOException {
-        SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
+    public static UnixStream start(Path vsockSocket, int port) throws IOException {
+        UnixStream ch = UnixStream.connect(vsockSocket);
         try {
-            ch.connect(UnixDomainSocketAddress.of(vsockSocket));
-            ByteBuffer line = ByteBuffer.wrap(connectLine(port).getBytes(StandardCharsets.US_ASCII));
-            while (line.hasRemaining()) {
-                ch.write(line);
-            }
+            ch.write(ByteBuffer.wrap(connectLine(port).getBytes(StandardCharsets.US_ASCII)));
             return ch;
         } catch (IOException e) {
             ch.close();
@@ -52,7 +45,7 @@ public final class HybridVsock {
     }
 
     /** The second half of {@link #connect}: reads the answer to {@link #start}; closes {@code ch} on failure. */
-    public static SocketChannel finish(SocketChannel ch, int port) throws IOException {
+    public static UnixStream finish(UnixStream ch, int port) throws IOException {
         try {
             String line = readLine(ch, port);
             if (!line.startsWith("OK ")) {
@@ -65,7 +58,7 @@ public final class HybridVsock {
         }
     }
 
-    private static String readLine(SocketChannel ch, int port) throws IOException {
+    private static String readLine(UnixStream ch, int port) throws IOException {
         StringBuilder sb = new StringBuilder();
         ByteBuffer one = ByteBuffer.allocate(1);
         while (sb.length() < 64) {

@@ -5,7 +5,6 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 
@@ -15,12 +14,12 @@ import java.nio.file.Path;
  * streams until EXIT.
  */
 public final class RelaySession implements AutoCloseable {
-    private final SocketChannel channel;
+    private final UnixStream channel;
     private final Object writeLock = new Object();
 
     private static final String VM_STOPPED = "the VM stopped during the command";
 
-    private RelaySession(SocketChannel channel) {
+    private RelaySession(UnixStream channel) {
         this.channel = channel;
     }
 
@@ -40,7 +39,7 @@ public final class RelaySession implements AutoCloseable {
     }
 
     /** A session on a stream that {@link HybridVsock#start} opened: reads the VMM's answer first. */
-    public static RelaySession finish(SocketChannel started, int port) throws IOException {
+    public static RelaySession finish(UnixStream started, int port) throws IOException {
         return new RelaySession(HybridVsock.finish(started, port));
     }
 
@@ -188,7 +187,7 @@ public final class RelaySession implements AutoCloseable {
     }
 
     @Override
-    public void close() throws IOException {
+    public void close() {
         channel.close();
     }
 }

@@ -27,7 +27,7 @@ class RelaySessionTest {
         Path socket = dir.resolve("v.sock");
         try (ServerSocketChannel vmm = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
             vmm.bind(UnixDomainSocketAddress.of(socket));
-            SocketChannel client = HybridVsock.start(socket, RelayConstants.PORT);
+            UnixStream client = HybridVsock.start(socket, RelayConstants.PORT);
             try (SocketChannel accepted = vmm.accept()) {
                 accepted.read(ByteBuffer.allocate(64)); // CONNECT 6000
                 accepted.write(ByteBuffer.wrap("OK 1073741824\n".getBytes(StandardCharsets.US_ASCII)));

@@ -3,6 +3,7 @@ package dev.jwsl.service.net;
 import dev.jwsl.protocol.ports.PortsConstants;
 
 import dev.jwsl.protocol.relay.HybridVsock;
+import dev.jwsl.protocol.relay.UnixStream;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;
@@ -26,7 +27,6 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -77,7 +77,7 @@ public final class PortForwarder implements AutoCloseable {
     public void follow(BooleanSupplier alive) {
         try {
             while (alive.getAsBoolean() && !closed) {
-                try (SocketChannel ch = HybridVsock.connect(vsockSocket, PortsConstants.PORT)) {
+                try (UnixStream ch = HybridVsock.connect(vsockSocket, PortsConstants.PORT)) {
                     ch.write(request(PortsConstants.WATCH, 0));
                     ByteBuffer event = ByteBuffer.allocate(PortsConstants.EVENT_SIZE).order(ByteOrder.LITTLE_ENDIAN);
                     for (;;) {
