@@ -49,9 +49,10 @@ final class ServiceClient implements AutoCloseable {
      */
     static ServiceClient connect(ServicePaths paths, List<String> serviceCommand) throws IOException {
         paths.create();
+        UnixStream.requireLibrary(); // else every connect fails as if no service ran, and one is started
         Path socket = paths.serviceSocket();
         try {
-            return new ServiceClient(open(socket));
+            return new ServiceClient(UnixStream.connect(socket));
         } catch (IOException notRunning) {
             // start it, below
         }
@@ -59,7 +60,7 @@ final class ServiceClient implements AutoCloseable {
                 StandardOpenOption.WRITE);
              FileLock ignored = lockChannel.lock()) {
             try {
-                return new ServiceClient(open(socket)); // started by the client that held the lock before
+                return new ServiceClient(UnixStream.connect(socket)); // started by the client that held the lock before
             } catch (IOException notRunning) {
                 return new ServiceClient(startAndOpen(paths, serviceCommand));
             }
@@ -73,7 +74,7 @@ final class ServiceClient implements AutoCloseable {
         Process service = start(paths, serviceCommand);
         while (true) {
             try {
-                return open(paths.serviceSocket());
+                return UnixStream.connect(paths.serviceSocket());
             } catch (IOException e) {
                 long now = System.currentTimeMillis();
                 if (service.isAlive()) {
@@ -102,10 +103,6 @@ final class ServiceClient implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while starting the jwsl service");
         }
-    }
-
-    private static UnixStream open(Path socket) throws IOException {
-        return UnixStream.connect(socket);
     }
 
     private static Path serviceOutput(ServicePaths paths) {

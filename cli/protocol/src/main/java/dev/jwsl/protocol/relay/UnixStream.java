@@ -28,8 +28,6 @@ public final class UnixStream implements ByteChannel, GatheringByteChannel {
     /** What one native call moves at most (the C side's stack buffer). */
     private static final int CHUNK = 65536;
 
-    private static final int EAGAIN = 11;
-
     /** Why the library did not load (a one-line error for every connect), or null. */
     private static final String LOAD_ERROR = load();
 
@@ -58,11 +56,19 @@ public final class UnixStream implements ByteChannel, GatheringByteChannel {
         this.peer = peer;
     }
 
-    /** Connects to the socket at {@code path}; the error names the path. */
-    public static UnixStream connect(Path path) throws IOException {
+    /**
+     * Fails with a one-line error when the library did not load: callers that take a failed
+     * connect for "nothing listens" (and start a service) ask this first.
+     */
+    public static void requireLibrary() throws IOException {
         if (LOAD_ERROR != null) {
             throw new IOException(LOAD_ERROR);
         }
+    }
+
+    /** Connects to the socket at {@code path}; the error names the path. */
+    public static UnixStream connect(Path path) throws IOException {
+        requireLibrary();
         byte[] name = path.toString().getBytes(StandardCharsets.UTF_8);
         int r = connect0(name);
         if (r < 0) {
@@ -170,8 +176,7 @@ public final class UnixStream implements ByteChannel, GatheringByteChannel {
                 return new ClosedChannelException();
             }
         }
-        // EAGAIN cannot happen on a blocking socket; said plainly should it ever
-        return new IOException(errno == EAGAIN ? "the socket to " + peer + " would block" : strerror0(errno));
+        return new IOException(strerror0(errno));
     }
 
     private synchronized void begin() throws ClosedChannelException {
