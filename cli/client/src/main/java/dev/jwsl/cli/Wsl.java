@@ -127,9 +127,7 @@ public final class Wsl {
             if (!version.isEmpty()) {
                 throw usage("--version takes a value only with --import");
             }
-            // The property, not Runtime.version(): its toString runs a stream pipeline, ~10 ms of
-            // a start that bench-exec takes as the CLI's own.
-            System.out.print("jwsl 0.1.0\nJava " + System.getProperty("java.runtime.version") + "\n");
+            System.out.print(versionText());
             return 0;
         }
         boolean shutdown = has("--shutdown");
@@ -198,6 +196,14 @@ public final class Wsl {
         String cd = value("--cd", null);
         String cwd = cd == null ? RelayConstants.HOST_CWD + System.getProperty("user.dir") : cd.equals("~") ? "" : cd;
         return client.run(command(), has("--exec"), cwd, value("--user", ""), distro, system);
+    }
+
+    /**
+     * What {@code --version} prints; wsl-native prints the same (WslNativeTest). The property, not
+     * Runtime.version(): its toString runs a stream pipeline.
+     */
+    static String versionText() {
+        return "jwsl 0.1.0\nJava " + System.getProperty("java.runtime.version") + "\n";
     }
 
     private CommandLine.ParameterException usage(String message) {

@@ -90,9 +90,15 @@ final class WslHarness implements AutoCloseable {
 
     /** wsl run from host directory {@code cwd} (null: this JVM's). */
     Result wslIn(Path cwd, byte[] stdin, String... args) throws Exception {
+        return wslWith(cwd, java.util.Map.of(), stdin, args);
+    }
+
+    /** wsl run from host directory {@code cwd} (null: this JVM's) with {@code env} added to its environment. */
+    Result wslWith(Path cwd, java.util.Map<String, String> env, byte[] stdin, String... args) throws Exception {
         Path out = Files.createTempFile(base, "out", "");
         Path err = Files.createTempFile(base, "err", "");
         ProcessBuilder pb = builder(List.of(args));
+        pb.environment().putAll(env);
         if (cwd != null) {
             pb.directory(cwd.toFile());
         }

@@ -21,6 +21,7 @@ import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 
@@ -90,6 +91,35 @@ class WslIT {
         WslHarness.Result user = wsl("", "-u", "nosuchuser", "--", "true");
         assertEquals(1, user.exit());
         assertEquals("wsl: user nosuchuser not found\n", user.stderr());
+    }
+
+    /**
+     * bin/wsl serves a warm call in wsl-native, without a JVM; the JVM client (JWSL_NO_NATIVE=1,
+     * which serves cold starts and every other command) runs the same calls with the same result.
+     */
+    @Test
+    @Order(2)
+    void aWarmCallRunsWithoutAJvmAndTheJvmClientAgrees() throws Exception {
+        WslHarness.Result timed = h.wslWith(null, Map.of("JWSL_TIMING", "1"), new byte[0], "--", "true");
+        assertEquals(0, timed.exit(), timed.toString());
+        assertTrue(timed.stderr().contains("wsl-timing: native-main") && !timed.stderr().contains("jvm-main"),
+                timed.stderr());
+        byte[] in = "line one\nline two\n".getBytes(StandardCharsets.UTF_8);
+        List<List<String>> calls = List.of(
+                List.of("--", "sh", "-c", "echo out; echo err >&2; printf '[%s]' \"$0\" \"$1\"; cat; exit 3", "a 'b'", ""),
+                List.of("-u", "root", "--cd", "/", "-e", "sh", "-c", "id -u; pwd; wc -l"),
+                List.of("--cd=~", "--exec", "pwd"),
+                List.of("--system", "--", "sh", "-c", "cat /proc/1/comm; exit 9"));
+        for (List<String> call : calls) {
+            String[] args = call.toArray(String[]::new);
+            WslHarness.Result natively = h.wslWith(null, Map.of(), in, args);
+            WslHarness.Result jvm = h.wslWith(null, Map.of("JWSL_NO_NATIVE", "1"), in, args);
+            assertEquals(jvm, natively, call.toString());
+        }
+        assertEquals("line one\nline two\n[a 'b'][]", h.wsl(in, calls.get(0).toArray(String[]::new)).stdout());
+        // Arguments are bytes: passed as they are, whatever the host's locale.
+        WslHarness.Result utf8 = h.wslWith(null, Map.of("LC_ALL", "C"), new byte[0], "--", "printf", "%s", "grüße €");
+        assertEquals(new WslHarness.Result(0, "grüße €", ""), utf8);
     }
 
     @Test

@@ -1,6 +1,6 @@
 package dev.jwsl.protocol.relay;
 
-import dev.jwsl.protocol.GuestHeader;
+import dev.jwsl.protocol.CHeader;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -18,8 +18,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class RelayConstantsTest {
     /** guest-init/protocol/relay_protocol.h is the definition; these must agree with it. */
     @Test
-    void constantsMatchTheGuestHeader() throws IOException {
-        GuestHeader header = GuestHeader.read("relay_protocol.h");
+    void constantsMatchTheCHeader() throws IOException {
+        CHeader header = CHeader.read("relay_protocol.h");
         header.assertDefines("JWSL_RELAY_", Map.ofEntries(
                 Map.entry("PORT", RelayConstants.PORT), Map.entry("HEADER_SIZE", RelayConstants.HEADER_SIZE),
                 Map.entry("MAX_PAYLOAD", RelayConstants.MAX_PAYLOAD), Map.entry("CREATE", RelayConstants.CREATE),

@@ -10,11 +10,17 @@ import java.util.regex.Pattern;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** A header of guest-init/protocol/, the C definition the Java constants must agree with. */
-public record GuestHeader(String name, String text) {
-    public static GuestHeader read(String name) throws IOException {
-        Path file = Path.of(System.getProperty("jwsl.root", "../.."), "guest-init", "protocol", name);
-        return new GuestHeader(name, Files.readString(file));
+/** A C header that defines a protocol, the definition the Java constants must agree with. */
+public record CHeader(String name, String text) {
+    /** A header of guest-init/protocol/ (the guest's protocols). */
+    public static CHeader read(String name) throws IOException {
+        return at("guest-init/protocol/" + name);
+    }
+
+    /** The header at {@code path} in the checkout. */
+    public static CHeader at(String path) throws IOException {
+        Path file = Path.of(System.getProperty("jwsl.root", "../.."), path);
+        return new CHeader(file.getFileName().toString(), Files.readString(file));
     }
 
     /** Each {@code #define PREFIXkey N} is there and N is the Java value. */
