@@ -1,12 +1,12 @@
 /* wsl-native: the warm path of `wsl`, without a JVM.
  *
- * bin/wsl runs it as   wsl-native N JAVA-ARGV[N] USER-ARGS...
+ * bin/wsl runs it first, as   wsl-native LAUNCHER USER-ARGS...
  * It serves what users run all day once the service runs: `wsl [-e] [-u USER] [-d NAME | --system]
  * [--cd DIR] [--] [CMD...]`, `wsl --status` and `wsl --version`. For anything else (other
- * options, bad usage, no service answering, a runtime directory it would not trust) it execs the
- * JVM client (JAVA-ARGV plus USER-ARGS), which does everything, starts the service and says what
- * is wrong. A JVM client starts in ~130 ms on the host and ~1 s under emulation; this in ~1 ms
- * (issue 29).
+ * options, bad usage, no service answering, a runtime directory it would not trust) it runs
+ * LAUNCHER (bin/wsl) again with JWSL_NO_NATIVE=1 and the same arguments: the JVM client does
+ * everything, starts the service and says what is wrong. A JVM client starts in ~130 ms on the
+ * host and ~1 s under emulation; this in ~1 ms (issue 29).
  *
  * The protocols are the service's (cli/protocol/src/main/c/service_protocol.h) and the guest
  * relay's (guest-init/protocol/relay_protocol.h); the behaviour is the JVM client's
@@ -47,8 +47,7 @@ static const char *const FORWARDED_ENV[] = {"TERM", "LANG", "LC_ALL", "COLORTERM
 
 /* ---- the JVM client, for everything this does not serve ---- */
 
-static char **java_argv;
-static int java_argc;
+static char *launcher;
 static char **user_args;
 static int user_argc;
 
@@ -58,23 +57,27 @@ static long long now_micros(void) {
     return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Execs the JVM client with the user's arguments; only returns if that fails. */
-__attribute__((noreturn)) static void exec_java(void) {
-    char **argv = calloc((size_t)java_argc + (size_t)user_argc + 1, sizeof *argv);
+/* Runs the launcher again for the JVM client, with the user's arguments; does not return. */
+__attribute__((noreturn)) static void exec_jvm_client(void) {
+    char **argv = calloc((size_t)user_argc + 2, sizeof *argv);
     if (argv == NULL) {
         fputs("wsl: out of memory\n", stderr);
         exit(EXIT_JWSL_FAILURE);
     }
-    memcpy(argv, java_argv, (size_t)java_argc * sizeof *argv);
-    memcpy(argv + java_argc, user_args, (size_t)user_argc * sizeof *argv);
-    if (getenv("JWSL_TIMING") != NULL) {
-        char t1[32];
-        snprintf(t1, sizeof t1, "%lld", now_micros());
-        setenv("JWSL_T1", t1, 1);
-    }
+    argv[0] = launcher;
+    memcpy(argv + 1, user_args, (size_t)user_argc * sizeof *argv);
+    setenv("JWSL_NO_NATIVE", "1", 1);
     signal(SIGPIPE, SIG_DFL);
-    execv(argv[0], argv);
-    fprintf(stderr, "wsl: cannot run %s: %s\n", argv[0], strerror(errno));
+    execv(launcher, argv);
+    if (errno == EACCES || errno == ENOEXEC) { /* a launcher run as `bash bin/wsl`, without its exec bit */
+        char **with_bash = calloc((size_t)user_argc + 3, sizeof *argv);
+        if (with_bash != NULL) {
+            with_bash[0] = "bash";
+            memcpy(with_bash + 1, argv, ((size_t)user_argc + 1) * sizeof *argv);
+            execvp("bash", with_bash);
+        }
+    }
+    fprintf(stderr, "wsl: cannot run %s: %s\n", launcher, strerror(errno));
     exit(EXIT_JWSL_FAILURE);
 }
 
@@ -178,8 +181,9 @@ static void make_terminal_raw(void) {
     }
     struct termios raw = saved_termios;
     cfmakeraw(&raw);
-    if (tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) == 0) {
-        terminal_raw = 1;
+    terminal_raw = 1; /* first: a signal right after the change restores it */
+    if (tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) != 0) {
+        terminal_raw = 0;
     }
 }
 
@@ -411,7 +415,18 @@ static int find_runtime_dir(void) {
         n = snprintf(runtime_dir, sizeof runtime_dir, "/tmp/jwsl-%s", pw->pw_name);
     }
     struct stat st;
-    if (n < 0 || (size_t)n >= sizeof runtime_dir || lstat(runtime_dir, &st) != 0) {
+    if (n < 0 || (size_t)n >= sizeof runtime_dir) {
+        return -1;
+    }
+    /* As Path.of writes it (the service names its sockets so): no repeated or trailing '/'. */
+    char *to = runtime_dir;
+    for (const char *from = runtime_dir; *from; from++) {
+        if (!(*from == '/' && to > runtime_dir && to[-1] == '/')) {
+            *to++ = *from;
+        }
+    }
+    *to = '\0';
+    if (lstat(runtime_dir, &st) != 0) {
         return -1;
     }
     return S_ISDIR(st.st_mode) && st.st_uid == getuid() && (st.st_mode & 077) == 0 ? 0 : -1;
@@ -596,10 +611,13 @@ static int parse_run(char **args, int n, struct run_options *o) {
             return -1; /* picocli: given twice */
         }
         if (inline_value == NULL) {
-            if (i + 1 >= n || args[i + 1][0] == '-') {
-                return -1; /* missing, or one picocli may take for an option */
+            if (i + 1 >= n) {
+                return -1;
             }
             inline_value = args[++i];
+        }
+        if (inline_value[0] == '-') {
+            return -1; /* picocli may take it for an option */
         }
         *value = inline_value;
     }
@@ -666,16 +684,16 @@ static int vsock_finish(int fd, unsigned port, char *why, size_t why_len) {
     size_t n = 0;
     for (;;) {
         char c;
+        if (n == 64) { /* HybridVsock's limit */
+            snprintf(why, why_len, "malformed vsock handshake reply");
+            return -1;
+        }
         if (read_exact(fd, &c, 1) != 1) {
             snprintf(why, why_len, "the VM did not accept the connection to port %u", port);
             return -1;
         }
         if (c == '\n') {
             break;
-        }
-        if (n == 64) {
-            snprintf(why, why_len, "malformed vsock handshake reply");
-            return -1;
         }
         line[n++] = c;
     }
@@ -854,10 +872,12 @@ static void run(const struct run_options *o) {
     if (o->cd == NULL) {
         strcpy(cwd, JWSL_RELAY_HOST_CWD);
         if (getcwd(cwd + strlen(cwd), sizeof cwd - strlen(cwd)) == NULL) {
-            exec_java(); /* it says what is wrong with this directory */
+            exec_jvm_client(); /* it says what is wrong with this directory */
         }
     } else {
-        snprintf(cwd, sizeof cwd, "%s", strcmp(o->cd, "~") == 0 ? "" : o->cd);
+        if ((size_t)snprintf(cwd, sizeof cwd, "%s", strcmp(o->cd, "~") == 0 ? "" : o->cd) >= sizeof cwd) {
+            exec_jvm_client(); /* longer than any path: the JVM client passes it on, the guest refuses it */
+        }
     }
 
     /* The relay connection opens while the service answers (WslClient.startRelay). */
@@ -920,7 +940,7 @@ static void run(const struct run_options *o) {
     put_u16(&create, (unsigned)rows);
     put_u16(&create, (unsigned)cols);
     put_u16(&create, argc);
-    put_cstring(&create, o->user ? o->user : default_user);
+    put_cstring(&create, o->user != NULL && *o->user ? o->user : default_user); /* -u "": the default, as picocli gives Java */
     put_cstring(&create, cwd);
     put_cstring(&create, distro);
     put_bytes(&create, args.data, args.len);
@@ -967,13 +987,14 @@ static void open_standard_descriptors(void) {
 int main(int argc, char **argv) {
     timing_start();
     open_standard_descriptors();
-    if (argc < 2 || (java_argc = atoi(argv[1])) < 1 || java_argc > argc - 2) {
+    signal(SIGPIPE, SIG_IGN); /* a reader gone is an error from write, handled where it happens */
+    if (argc < 2 || argv[1][0] != '/') {
         fputs("wsl-native: run it through bin/wsl\n", stderr);
         return EXIT_JWSL_FAILURE;
     }
-    java_argv = argv + 2;
-    user_args = argv + 2 + java_argc;
-    user_argc = argc - 2 - java_argc;
+    launcher = argv[1];
+    user_args = argv + 2;
+    user_argc = argc - 2;
 
     struct run_options o = {0};
     int version_only = user_argc == 1 && strcmp(user_args[0], "--version") == 0;
@@ -982,13 +1003,12 @@ int main(int argc, char **argv) {
         version();
     }
     if (!status_only && parse_run(user_args, user_argc, &o) != 0) {
-        exec_java();
+        exec_jvm_client();
     }
     if (find_runtime_dir() != 0 || (service_fd = connect_in_runtime_dir("service.sock")) < 0) {
-        exec_java(); /* no service (the JVM client starts one), or a directory to refuse or repair */
+        exec_jvm_client(); /* no service (the JVM client starts one), or a directory to refuse or repair */
     }
     mark("service-connected");
-    signal(SIGPIPE, SIG_IGN); /* a reader gone is an error from write, handled where it happens */
     if (status_only) {
         status();
     }

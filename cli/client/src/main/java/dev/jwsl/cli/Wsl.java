@@ -27,7 +27,9 @@ public final class Wsl {
         spec.usageMessage()
                 .description("Run a Linux command in a jwsl distribution (the utility VM starts on demand).")
                 .footer("", "Distribution names are compared ignoring case, as on Windows: -d debian runs Debian.", "", FOOTER_EXIT);
-        spec.parser().stopAtPositional(true);
+        // "@FILE" is an argument like any other (a guest command's, a file name), never a file of
+        // arguments to expand on the host; wsl-native passes it as it is too.
+        spec.parser().stopAtPositional(true).expandAtFiles(false);
         spec.addOption(OptionSpec.builder("-h", "--help").usageHelp(true).description("show this help").build());
         spec.addOption(OptionSpec.builder("--version").arity("0..1").fallbackValue("").paramLabel("2").type(String.class)
                 .description("show the version; with --import: the WSL version of the distro (2 only)").build());

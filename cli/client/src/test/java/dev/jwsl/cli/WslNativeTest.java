@@ -22,20 +22,33 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * wsl-native's own decisions, on the host: what it serves itself and what it leaves to the JVM
- * client (here /bin/echo stands in for the JVM, so that what it would be given is printed). What
- * it does with a service and a VM is the integration tests' part (WslIT, ServiceIT run every
- * bin/wsl call through it).
+ * client (here a script stands in for bin/wsl, and prints what it was run with). What it does
+ * with a service and a VM is the integration tests' part (WslIT, ServiceIT run every bin/wsl
+ * call through it).
  */
 class WslNativeTest {
     private static final Path NATIVE = Path.of("target", "wsl-native").toAbsolutePath();
+    @TempDir
+    static Path scripts;
 
     record Result(int exit, String stdout, String stderr) {}
 
+    /** What the stand-in launcher prints: JVM, JWSL_NO_NATIVE in brackets, the arguments. */
+    private static String jvm(List<String> args) {
+        return "JVM[1]" + args.stream().map(a -> " " + a).reduce("", String::concat) + "\n";
+    }
+
     private static Result run(Map<String, String> env, String... args) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(NATIVE.toString(), "2", "/bin/echo", "JVM"));
+        Path launcher = scripts.resolve("wsl");
+        if (!Files.exists(launcher)) {
+            Files.writeString(launcher, "#!/bin/sh\nprintf 'JVM[%s]' \"$JWSL_NO_NATIVE\"\nfor a; do printf ' %s' \"$a\"; done\necho\n");
+            Files.setPosixFilePermissions(launcher, PosixFilePermissions.fromString("rwx------"));
+        }
+        List<String> cmd = new ArrayList<>(List.of(NATIVE.toString(), launcher.toString()));
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
         pb.environment().remove("JWSL_TIMING");
+        pb.environment().remove("JWSL_NO_NATIVE");
         pb.environment().putAll(env);
         Path err = Files.createTempFile("wsl-native", ".err");
         try {
@@ -60,10 +73,11 @@ class WslNativeTest {
         List<List<String>> jvmOnly = List.of(List.of("--bogus"), List.of("-u"), List.of("-u", "a", "-u", "b"),
                 List.of("--system", "-d", "x"), List.of("-h"), List.of("--list", "-v"), List.of("-u", "-e", "true"),
                 List.of("--version", "2"), List.of("--status", "-v"), List.of("-ue", "true"), List.of("--cd"),
-                List.of("--shutdown"), List.of("-", "x"));
+                List.of("--shutdown"), List.of("-", "x"), List.of("--cd=--", "true"), List.of("--user=-x", "true"),
+                List.of("-d", "-x", "true"));
         for (List<String> args : jvmOnly) {
             Result r = run(env, args.toArray(String[]::new));
-            assertEquals(new Result(0, "JVM " + String.join(" ", args) + "\n", ""), r, args.toString());
+            assertEquals(new Result(0, jvm(args), ""), r, args.toString());
         }
     }
 
@@ -71,8 +85,8 @@ class WslNativeTest {
     void withoutAServiceTheJvmClientStartsOne(@TempDir Path dir) throws Exception {
         Files.createDirectory(dir.resolve("jwsl"), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
         Map<String, String> env = Map.of("XDG_RUNTIME_DIR", dir.toString());
-        assertEquals(new Result(0, "JVM -- true\n", ""), run(env, "--", "true"));
-        assertEquals(new Result(0, "JVM --status\n", ""), run(env, "--status"));
+        assertEquals(new Result(0, jvm(List.of("--", "true")), ""), run(env, "--", "true"));
+        assertEquals(new Result(0, jvm(List.of("--status")), ""), run(env, "--status"));
     }
 
     /** A socket in a directory that others can reach, or that is not ours, is the JVM client's to judge. */
@@ -83,7 +97,7 @@ class WslNativeTest {
         try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
             server.bind(UnixDomainSocketAddress.of(rt.resolve("service.sock")));
             Files.setPosixFilePermissions(rt, PosixFilePermissions.fromString("rwxr-xr-x"));
-            assertEquals(new Result(0, "JVM --status\n", ""), run(env, "--status"));
+            assertEquals(new Result(0, jvm(List.of("--status")), ""), run(env, "--status"));
             // Its own: used. This peer closes at once, which the client reports in one line.
             Files.setPosixFilePermissions(rt, PosixFilePermissions.fromString("rwx------"));
             Thread closer = Thread.ofPlatform().start(() -> {

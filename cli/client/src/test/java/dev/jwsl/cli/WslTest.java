@@ -25,6 +25,7 @@ class WslTest {
         assertEquals("/tmp", w.value("--cd", null));
         assertEquals(List.of("true"), Wsl.parse("--system", "--", "true").command());
         assertEquals(List.of(), Wsl.parse("-d", "debian").command());
+        assertEquals(List.of("echo", "@x", "@@y"), Wsl.parse("echo", "@x", "@@y").command(), "no @-file expansion");
     }
 
     @Test
