@@ -116,7 +116,7 @@ class WslIT {
             WslHarness.Result jvm = h.wslWith(null, Map.of("JWSL_NO_NATIVE", "1"), in, args);
             assertEquals(jvm, natively, call.toString());
         }
-        assertEquals("line one\nline two\n[a 'b'][]", h.wsl(in, calls.get(0).toArray(String[]::new)).stdout());
+        assertEquals("out\n[a 'b'][]line one\nline two\n", h.wsl(in, calls.get(0).toArray(String[]::new)).stdout());
         // Arguments are bytes: passed as they are, whatever the host's locale.
         WslHarness.Result utf8 = h.wslWith(null, Map.of("LC_ALL", "C"), new byte[0], "--", "printf", "%s", "grüße €");
         assertEquals(new WslHarness.Result(0, "grüße €", ""), utf8);
