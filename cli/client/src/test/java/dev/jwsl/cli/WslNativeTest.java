@@ -50,16 +50,52 @@ class WslNativeTest {
         pb.environment().remove("JWSL_TIMING");
         pb.environment().remove("JWSL_NO_NATIVE");
         pb.environment().putAll(env);
+        return finish(pb);
+    }
+
+    /** Runs {@code pb} to its end (30 s at most) and returns what it printed. */
+    private static Result finish(ProcessBuilder pb) throws Exception {
+        Path out = Files.createTempFile("wsl-native", ".out");
         Path err = Files.createTempFile("wsl-native", ".err");
         try {
-            Process p = pb.redirectError(err.toFile()).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            assertTrue(p.waitFor(30, TimeUnit.SECONDS), "wsl-native did not end");
-            return new Result(p.exitValue(), out, Files.readString(err));
+            Process p = pb.redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+            if (!p.waitFor(30, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new AssertionError("wsl-native did not end: " + pb.command());
+            }
+            return new Result(p.exitValue(), Files.readString(out), Files.readString(err));
         } finally {
+            Files.delete(out);
             Files.delete(err);
         }
     }
+
+    /**
+     * A runtime directory of this user with a service socket whose every connection is closed
+     * unanswered: a call that wsl-native serves itself ends "the jwsl service closed the
+     * connection" (status 1), one it leaves to the JVM client prints the stand-in's line.
+     */
+    private static ServerSocketChannel closingService(Path rt) throws IOException {
+        ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        server.bind(UnixDomainSocketAddress.of(rt.resolve("service.sock")));
+        Thread.ofPlatform().daemon().start(() -> {
+            while (true) {
+                try (SocketChannel c = server.accept()) {
+                    // closed unanswered
+                } catch (IOException closed) {
+                    return;
+                }
+            }
+        });
+        return server;
+    }
+
+    private static Path ownRuntimeDir(Path dir) throws IOException {
+        return Files.createDirectory(dir.resolve("jwsl"),
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+    }
+
+    private static final Result SERVED = new Result(1, "", "wsl: the jwsl service closed the connection\n");
 
     @Test
     void versionIsTheJvmClientsWithoutAJvm() throws Exception {
@@ -70,53 +106,48 @@ class WslNativeTest {
     @Test
     void whatItDoesNotServeGoesToTheJvmClientUnchanged(@TempDir Path dir) throws Exception {
         Map<String, String> env = Map.of("XDG_RUNTIME_DIR", dir.toString());
-        List<List<String>> jvmOnly = List.of(List.of("--bogus"), List.of("-u"), List.of("-u", "a", "-u", "b"),
+        try (ServerSocketChannel service = closingService(ownRuntimeDir(dir))) {
+            List<List<String>> served = List.of(List.of("--", "true"), List.of("-u", "root", "--cd", "/", "-e", "ls"),
+                    List.of("--user=", "--cd=~", "--exec", "--", "x"), List.of("--system", "true"),
+                    List.of("-d", "Debian", "sh", "-c", "--help"), List.of(), List.of("--status"));
+            for (List<String> args : served) {
+                assertEquals(SERVED, run(env, args.toArray(String[]::new)), args.toString());
+            }
+            List<List<String>> jvmOnly = List.of(List.of("--bogus"), List.of("-u"), List.of("-u", "a", "-u", "b"),
                 List.of("--system", "-d", "x"), List.of("-h"), List.of("--list", "-v"), List.of("-u", "-e", "true"),
                 List.of("--version", "2"), List.of("--status", "-v"), List.of("-ue", "true"), List.of("--cd"),
                 List.of("--shutdown"), List.of("-", "x"), List.of("--cd=--", "true"), List.of("--user=-x", "true"),
                 List.of("-d", "-x", "true"));
-        for (List<String> args : jvmOnly) {
-            Result r = run(env, args.toArray(String[]::new));
-            assertEquals(new Result(0, jvm(args), ""), r, args.toString());
+            for (List<String> args : jvmOnly) {
+                Result r = run(env, args.toArray(String[]::new));
+                assertEquals(new Result(0, jvm(args), ""), r, args.toString());
+            }
         }
     }
 
     @Test
     void withoutAServiceTheJvmClientStartsOne(@TempDir Path dir) throws Exception {
-        Files.createDirectory(dir.resolve("jwsl"), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        ownRuntimeDir(dir);
         Map<String, String> env = Map.of("XDG_RUNTIME_DIR", dir.toString());
         assertEquals(new Result(0, jvm(List.of("--", "true")), ""), run(env, "--", "true"));
         assertEquals(new Result(0, jvm(List.of("--status")), ""), run(env, "--status"));
     }
 
-    /** A socket in a directory that others can reach, or that is not ours, is the JVM client's to judge. */
+    /** A socket in a directory that others can reach is the JVM client's to judge; in its own, it is used. */
     @Test
     void onlyARuntimeDirectoryOfItsOwnIsUsed(@TempDir Path dir) throws Exception {
-        Path rt = Files.createDirectory(dir.resolve("jwsl"));
+        Path rt = ownRuntimeDir(dir);
         Map<String, String> env = Map.of("XDG_RUNTIME_DIR", dir.toString());
-        try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
-            server.bind(UnixDomainSocketAddress.of(rt.resolve("service.sock")));
+        try (ServerSocketChannel service = closingService(rt)) {
             Files.setPosixFilePermissions(rt, PosixFilePermissions.fromString("rwxr-xr-x"));
             assertEquals(new Result(0, jvm(List.of("--status")), ""), run(env, "--status"));
-            // Its own: used. This peer closes at once, which the client reports in one line.
             Files.setPosixFilePermissions(rt, PosixFilePermissions.fromString("rwx------"));
-            Thread closer = Thread.ofPlatform().start(() -> {
-                try (SocketChannel c = server.accept()) {
-                    // closed unanswered
-                } catch (IOException ignored) {
-                    // the test fails on the client's output instead
-                }
-            });
-            assertEquals(new Result(1, "", "wsl: the jwsl service closed the connection\n"), run(env, "--status"));
-            closer.join();
+            assertEquals(SERVED, run(Map.of("XDG_RUNTIME_DIR", dir + "//"), "--status"), "the same directory, written with '//'");
         }
     }
 
     @Test
     void runOnItsOwnItSaysWhereToRunItFrom() throws Exception {
-        Process p = new ProcessBuilder(NATIVE.toString()).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(1, p.waitFor());
-        assertEquals("wsl-native: run it through bin/wsl\n", out);
+        assertEquals(new Result(1, "", "wsl-native: run it through bin/wsl\n"), finish(new ProcessBuilder(NATIVE.toString())));
     }
 }

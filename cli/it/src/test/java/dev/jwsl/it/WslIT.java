@@ -112,12 +112,15 @@ class WslIT {
                 List.of("--system", "--", "sh", "-c", "cat /proc/1/comm; exit 9"));
         for (List<String> call : calls) {
             String[] args = call.toArray(String[]::new);
-            WslHarness.Result natively = h.wslWith(null, Map.of(), in, args);
+            WslHarness.Result natively = h.wslWith(null, Map.of("JWSL_TIMING", "1"), in, args);
+            assertTrue(natively.stderr().contains("wsl-timing: native-main"), call + " in wsl-native: " + natively);
+            String stderr = natively.stderr().replaceAll("(?m)^wsl-timing: .*\n", "");
             WslHarness.Result jvm = h.wslWith(null, Map.of("JWSL_NO_NATIVE", "1"), in, args);
-            assertEquals(jvm, natively, call.toString());
+            assertEquals(jvm, new WslHarness.Result(natively.exit(), natively.stdout(), stderr), call.toString());
         }
         assertEquals("out\n[a 'b'][]line one\nline two\n", h.wsl(in, calls.get(0).toArray(String[]::new)).stdout());
-        // Arguments are bytes: passed as they are, whatever the host's locale.
+        // Arguments are bytes: passed as they are, whatever the host's locale (the JVM client
+        // decodes them with the locale's charset first).
         WslHarness.Result utf8 = h.wslWith(null, Map.of("LC_ALL", "C"), new byte[0], "--", "printf", "%s", "grüße €");
         assertEquals(new WslHarness.Result(0, "grüße €", ""), utf8);
     }
