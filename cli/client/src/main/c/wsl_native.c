@@ -495,24 +495,37 @@ static void fail_response(unsigned type, const struct buf *payload) {
     fail("the jwsl service sent an unexpected reply (message type %u)", type);
 }
 
+/*
+ * Sends a request and reads its final response, which must be of type `expect` (else its
+ * one-line error, or what was unexpected, ends the call): a reader over that response's payload.
+ */
+static struct reader service_call(unsigned type, const struct buf *payload, unsigned expect) {
+    static struct buf reply;
+    unsigned got = service_receive(service_send(type, payload), &reply);
+    if (got != expect) {
+        fail_response(got, &reply);
+    }
+    return (struct reader){reply.data, reply.len, 0};
+}
+
+/* A response whose fields ran past its end, or that has bytes after them, is the service's error. */
+static void read_all(const struct reader *r, unsigned type) {
+    if (r->bad || r->left != 0) {
+        fail("truncated message type %u", type);
+    }
+}
+
 /* ---- wsl --status ---- */
 
 __attribute__((noreturn)) static void status(void) {
-    struct buf empty = {0}, reply = {0};
-    uint64_t tx = service_send(JWSL_SERVICE_STATUS, &empty);
-    unsigned type = service_receive(tx, &reply);
-    if (type != JWSL_SERVICE_STATUS_REPLY) {
-        fail_response(type, &reply);
-    }
-    struct reader r = {reply.data, reply.len, 0};
+    struct buf empty = {0};
+    struct reader r = service_call(JWSL_SERVICE_STATUS, &empty, JWSL_SERVICE_STATUS_REPLY);
     char *vm = read_string(&r);
     uint32_t sessions = read_u32(&r);
     uint64_t uptime = read_u64(&r);
     uint64_t idle = read_u64(&r);
     char *kernel = read_string(&r);
-    if (r.bad || r.left != 0) {
-        fail("truncated message type %u", type);
-    }
+    read_all(&r, JWSL_SERVICE_STATUS_REPLY);
     /* WslClient.status prints the same. */
     printf("VM: %s\nSessions: %d\nUptime: %lld s\nIdle timeout: %lld s\nKernel: %s\n", vm, (int32_t)sessions,
            (long long)uptime / 1000, (long long)idle / 1000, kernel);
@@ -885,22 +898,15 @@ static void run(const struct run_options *o) {
     snprintf(vsock_path, sizeof vsock_path, "%s/vsock.sock", runtime_dir);
     int early = vsock_start(vsock_path, JWSL_RELAY_PORT);
 
-    struct buf req = {0}, reply = {0};
+    struct buf req = {0};
     put_string(&req, o->distro ? o->distro : "");
     put_u8(&req, o->system ? 1 : 0);
-    uint64_t tx = service_send(JWSL_SERVICE_ENSURE_VM, &req);
-    unsigned type = service_receive(tx, &reply);
-    if (type != JWSL_SERVICE_VM_READY) {
-        fail_response(type, &reply);
-    }
-    struct reader r = {reply.data, reply.len, 0};
+    struct reader r = service_call(JWSL_SERVICE_ENSURE_VM, &req, JWSL_SERVICE_VM_READY);
     char *ready_socket = read_string(&r);
     uint32_t port = read_u32(&r);
     char *distro = read_string(&r);
     char *default_user = read_string(&r);
-    if (r.bad || r.left != 0) {
-        fail("truncated message type %u", type);
-    }
+    read_all(&r, JWSL_SERVICE_VM_READY);
     mark("vm-ready");
 
     /* The early connection if it reached the VM the service vouches for, else a new one. */
