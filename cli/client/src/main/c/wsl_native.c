@@ -358,7 +358,7 @@ static int connect_unix(const char *path) {
 static int write_all(int fd, const void *p, size_t n) {
     const unsigned char *at = p;
     while (n > 0) {
-        ssize_t w = fd >= 3 ? send(fd, at, n, MSG_NOSIGNAL) : write(fd, at, n);
+        ssize_t w = write(fd, at, n); /* SIGPIPE is ignored: a reader gone is EPIPE */
         if (w < 0) {
             if (errno == EINTR) {
                 continue;
@@ -855,7 +855,7 @@ static int relay(int fd, int tty) {
             }
         }
         if (pfd[0].revents & POLLOUT) {
-            ssize_t w = send(fd, out.data, out.len, MSG_NOSIGNAL);
+            ssize_t w = write(fd, out.data, out.len);
             if (w > 0) {
                 memmove(out.data, out.data + w, out.len - (size_t)w);
                 out.len -= (size_t)w;
