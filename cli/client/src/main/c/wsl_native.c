@@ -750,8 +750,7 @@ static void put_frame(struct buf *b, unsigned type, const void *payload, size_t 
 static void output(int fd, const unsigned char *p, size_t n) {
     if (write_all(fd, p, n) != 0) {
         if (errno == EPIPE) {
-            restore_terminal();
-            finish(EXIT_BROKEN_PIPE);
+            finish(EXIT_BROKEN_PIPE); /* restores the terminal */
         }
         fail("%s", strerror(errno));
     }
